@@ -1,0 +1,15 @@
+"""harmony-deploy: exact, fast deployment of the AICT and HDNet image-harmonization networks."""
+
+from harmony.errors import HarmonyError
+
+__version__ = "0.1.0"
+
+
+def harmonize(model, image, mask):
+    """Harmonize `image` [B,3,H,W] in [0,1] with `mask` [B,1,H,W]: `harmony.models.harmonize`."""
+    from harmony.models.pipeline import harmonize as _harmonize
+
+    return _harmonize(model, image, mask)
+
+
+__all__ = ["HarmonyError", "__version__", "harmonize"]

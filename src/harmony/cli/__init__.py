@@ -1,0 +1,1 @@
+"""Click commands: parse, call the library, map the outcome to an exit code."""

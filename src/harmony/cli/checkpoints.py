@@ -1,0 +1,47 @@
+"""`harmony init` and `harmony inspect`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from harmony.cli.common import user_errors
+from harmony.models import ARCHS, load_checkpoint
+from harmony.models.init import make_random_checkpoint
+
+
+@click.command("init")
+@click.option("--arch", type=click.Choice(ARCHS), required=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True)
+@click.option("--force", is_flag=True, help="Overwrite an existing output file.")
+@user_errors
+def init_command(arch: str, seed: int, output: Path, force: bool) -> None:
+    """Write a RANDOMLY initialised checkpoint in the official format (for demos and tests)."""
+    path = make_random_checkpoint(arch, seed, output, force=force)
+    params = sum(p.numel() for p in load_checkpoint(path).parameters())
+    click.echo(
+        f"wrote {path}: {arch}, {params:,} parameters, RANDOM weights (seed {seed}); "
+        "not a trained model, its outputs are not harmonized images"
+    )
+
+
+@click.command("inspect")
+@click.argument("checkpoint", type=click.Path(path_type=Path))
+@user_errors
+def inspect_command(checkpoint: Path) -> None:
+    """Print the architecture, parameter count and format of CHECKPOINT."""
+    model = load_checkpoint(checkpoint)
+    info = model.checkpoint
+    params = sum(p.numel() for p in model.parameters())
+    click.echo(f"file:        {checkpoint}")
+    click.echo(f"arch:        {info.arch}")
+    if info.hdnet_ngf is not None:
+        click.echo(f"ngf:         {info.hdnet_ngf}  input_nc: {info.hdnet_input_nc}")
+    click.echo(f"parameters:  {params:,}")
+    click.echo(f"format:      {info.source_format}")
+    weights = "RANDOM (made by harmony init)" if info.metadata.get("random_init") else "unknown"
+    click.echo(f"weights:     {weights}")
+    for key, value in sorted(info.metadata.items()):
+        click.echo(f"  {key}: {value}")

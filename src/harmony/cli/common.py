@@ -1,0 +1,40 @@
+"""What every command shares: user errors become a message and exit 1, never a traceback."""
+
+from __future__ import annotations
+
+import functools
+
+import click
+
+from harmony.errors import HarmonyError
+
+
+def user_errors(command):
+    """Wrap a command callback so a HarmonyError prints `error: ...` and exits 1."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except HarmonyError as exc:
+            click.echo(f"error: {exc}", err=True)
+            raise SystemExit(1) from None
+
+    return wrapper
+
+
+def not_implemented(name: str, issue: str):
+    """A placeholder command body: says what is missing and exits 1 (prints no result)."""
+    raise HarmonyError(f"'{name}' is not implemented yet (tracked in the {issue} issue)")
+
+
+def format_table(header: list[str], rows: list[list]) -> str:
+    """Plain-text table with left-aligned columns."""
+    cells = [header, *[[str(value) for value in row] for row in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    lines = [
+        "  ".join(value.ljust(width) for value, width in zip(row, widths, strict=True))
+        for row in cells
+    ]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(line.rstrip() for line in lines)

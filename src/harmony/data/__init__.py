@@ -1,0 +1,16 @@
+"""Image files, iHarmony4-style datasets and deterministic demo composites."""
+
+from harmony.data.demo import demo_composite, make_demo_dataset
+from harmony.data.iharmony import IHarmonyDataset, Sample, sample_from_composite
+from harmony.data.images import read_image, read_mask, write_image
+
+__all__ = [
+    "IHarmonyDataset",
+    "Sample",
+    "demo_composite",
+    "make_demo_dataset",
+    "read_image",
+    "read_mask",
+    "sample_from_composite",
+    "write_image",
+]

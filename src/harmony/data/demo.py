@@ -1,0 +1,219 @@
+"""Deterministic demo composites made from the photographs bundled with scikit-image.
+
+A sample is one photograph (the real image), a smooth binary foreground blob covering 10-40% of
+the frame (the mask), and the photograph with only the foreground re-coloured (the composite):
+an exposure shift, per-channel white-balance gains, a contrast change and a gamma change, each
+drawn within bounds that make the mismatch visible but plausible. Everything follows from
+(seed, sample index) through numpy's PCG64, so the same seed writes byte-identical files.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from skimage import data as skdata
+
+from harmony.data import png
+from harmony.data.iharmony import COMPOSITE_DIR, MASK_DIR, REAL_DIR, Sample
+from harmony.data.images import tensor_from_pixels, write_bytes_atomic
+from harmony.errors import HarmonyError
+
+# Everyday RGB photographs shipped inside the scikit-image wheel (no download). The bundled
+# hubble_deep_field and retina are left out: they are mostly black, where a re-colouring of the
+# foreground barely shows.
+PHOTOS = {
+    "astronaut": skdata.astronaut,
+    "chelsea": skdata.chelsea,
+    "coffee": skdata.coffee,
+    "rocket": skdata.rocket,
+    "motorcycle": lambda: skdata.stereo_motorcycle()[0],
+}
+
+MASK_FRACTION = (0.12, 0.38)  # drawn inside the promised 10-40%, away from its ends
+EXPOSURE_STOPS = (0.25, 0.7)  # magnitude; the sign is drawn separately
+WHITE_BALANCE_STOPS = 0.3  # per-channel log2 gain in [-0.3, 0.3], then made mean-free
+CONTRAST_STOPS = 0.35  # contrast factor 2**U(-0.35, 0.35), about 0.78..1.27
+GAMMA_STOPS = 0.35  # gamma 2**U(-0.35, 0.35), about 0.78..1.27
+DISPLAY_GAMMA = 2.2  # exposure and white balance act on approximately linear light
+
+
+@dataclass(frozen=True)
+class DemoArrays:
+    """One demo sample in memory: [H,W,3] uint8 images and a [H,W] uint8 mask (0 or 255)."""
+
+    photo: str
+    composite: np.ndarray
+    mask: np.ndarray
+    real: np.ndarray
+
+
+def make_demo_dataset(
+    out_dir: str | os.PathLike,
+    count: int = 4,
+    seed: int = 0,
+    size: tuple[int, int] | None = None,
+    force: bool = False,
+) -> list[Sample]:
+    """Write `count` demo samples in the iHarmony4 layout under `out_dir`.
+
+    Sample i of photo P is written losslessly as `real_images/P{i:04d}.png`,
+    `masks/P{i:04d}_1.png` (8-bit gray, 0 or 255) and `composite_images/P{i:04d}_1_1.png`.
+    Photos (`PHOTOS`) are taken in turn, starting at index `seed % len(PHOTOS)`.
+
+    Args:
+        out_dir: destination folder (created if missing).
+        count: number of samples, default 4.
+        seed: non-negative integer, default 0; the same seed gives byte-identical files.
+        size: (H, W) to resize every photo to (bilinear, antialiased); None (default) keeps
+            each photo's own size.
+        force: replace existing files; False (default) refuses to write if any exists.
+    Returns:
+        The samples written, in order.
+    Raises:
+        HarmonyError: invalid count/seed/size, or existing files without `force`.
+    """
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise HarmonyError(f"Demo sample count must be a positive integer, received {count!r}.")
+    _check_seed(seed)
+    if size is not None:
+        _check_size(size)
+    out_dir = Path(out_dir)
+    planned = []
+    for index in range(count):
+        name = f"{_photo_name(index, seed)}{index:04d}"
+        planned.append(
+            Sample(
+                f"{name}_1_1",
+                out_dir / COMPOSITE_DIR / f"{name}_1_1.png",
+                out_dir / MASK_DIR / f"{name}_1.png",
+                out_dir / REAL_DIR / f"{name}.png",
+            )
+        )
+    existing = [
+        str(path)
+        for sample in planned
+        for path in (sample.composite_path, sample.mask_path, sample.real_path)
+        if path.exists()
+    ]
+    if existing and not force:
+        raise HarmonyError(
+            f"{len(existing)} demo file(s) already exist in {out_dir} (first: {existing[0]}); "
+            "refusing to overwrite them. Pass --force (force=True) or choose another folder."
+        )
+    for index, sample in enumerate(planned):
+        arrays = demo_arrays(index, seed, size)
+        write_bytes_atomic(sample.real_path, png.encode_png(arrays.real), force=True)
+        write_bytes_atomic(sample.mask_path, png.encode_png(arrays.mask[..., None]), force=True)
+        write_bytes_atomic(sample.composite_path, png.encode_png(arrays.composite), force=True)
+    return planned
+
+
+def demo_composite(
+    height: int, width: int, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Build one demo sample in memory at any size (e.g. 384x512 or 2048x2048).
+
+    It is sample 0 of `make_demo_dataset(..., seed=seed, size=(height, width))`, exactly: the
+    values are the 8-bit levels of those files divided by 255.
+
+    Returns:
+        (composite [1,3,H,W], mask [1,1,H,W] of 0.0/1.0, real [1,3,H,W]), float32 in [0,1].
+    """
+    _check_size((height, width))
+    _check_seed(seed)
+    arrays = demo_arrays(0, seed, (height, width))
+    return (
+        tensor_from_pixels(arrays.composite, 8),
+        tensor_from_pixels(arrays.mask[..., None], 8),
+        tensor_from_pixels(arrays.real, 8),
+    )
+
+
+def demo_arrays(index: int, seed: int, size: tuple[int, int] | None) -> DemoArrays:
+    """Sample `index` of the demo set for `seed` (see `make_demo_dataset`), as uint8 arrays."""
+    rng = np.random.default_rng([seed, index])
+    photo = _photo_name(index, seed)
+    real = _photo(photo) if size is None else _resized(_photo(photo), size)
+    mask = _blob_mask(*real.shape[:2], rng)
+    composite = real.copy()
+    composite[mask] = _to_uint8(_recolour(real[mask].astype(np.float64) / 255, rng))
+    return DemoArrays(photo, composite, mask.astype(np.uint8) * 255, real)
+
+
+def _photo_name(index: int, seed: int) -> str:
+    names = list(PHOTOS)
+    return names[(seed + index) % len(names)]
+
+
+@functools.lru_cache(maxsize=len(PHOTOS))
+def _photo(name: str) -> np.ndarray:
+    pixels = np.ascontiguousarray(PHOTOS[name](), dtype=np.uint8)
+    pixels.flags.writeable = False
+    return pixels
+
+
+def _resized(photo: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    image = torch.from_numpy(photo.transpose(2, 0, 1).astype(np.float32))[None]
+    image = F.interpolate(image, size=tuple(size), mode="bilinear", antialias=True)
+    return _to_uint8(image[0].numpy().transpose(1, 2, 0) / 255)
+
+
+def _blob_mask(height: int, width: int, rng: np.random.Generator) -> np.ndarray:
+    """A smooth union of 2-4 ellipses with a wavy rim, thresholded to a drawn area fraction."""
+    scale = np.sqrt(height * width)
+    y = (np.arange(height)[:, None] + 0.5) / scale
+    x = (np.arange(width)[None, :] + 0.5) / scale
+    centre = rng.uniform(0.3, 0.7, 2) * np.array([height, width]) / scale
+    field = np.full((height, width), -np.inf)
+    for k in range(rng.integers(2, 5)):
+        cy, cx = centre + (rng.normal(0.0, 0.12, 2) if k else 0.0)
+        axis_y, axis_x = rng.uniform(0.08, 0.22, 2)
+        angle = rng.uniform(0.0, np.pi)
+        u = (y - cy) * np.cos(angle) + (x - cx) * np.sin(angle)
+        v = (x - cx) * np.cos(angle) - (y - cy) * np.sin(angle)
+        field = np.maximum(field, 1.0 - np.sqrt((u / axis_y) ** 2 + (v / axis_x) ** 2))
+    for _ in range(3):
+        frequency = rng.uniform(2.0, 6.0, 2) * 2 * np.pi
+        phase = rng.uniform(0.0, 2 * np.pi)
+        field += 0.06 * np.sin(frequency[0] * y + frequency[1] * x + phase)
+    # Threshold at the k-th largest value so the area fraction is the drawn one (ties aside).
+    keep = max(1, round(rng.uniform(*MASK_FRACTION) * field.size))
+    threshold = np.partition(field.ravel(), field.size - keep)[field.size - keep]
+    return field >= threshold
+
+
+def _recolour(pixels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Exposure, white balance, contrast and gamma applied to [N,3] foreground `pixels` in [0,1]."""
+    exposure = rng.choice([-1.0, 1.0]) * rng.uniform(*EXPOSURE_STOPS)
+    balance = rng.uniform(-WHITE_BALANCE_STOPS, WHITE_BALANCE_STOPS, 3)
+    gains = 2.0 ** (exposure + balance - balance.mean())
+    contrast = 2.0 ** rng.uniform(-CONTRAST_STOPS, CONTRAST_STOPS)
+    gamma = 2.0 ** rng.uniform(-GAMMA_STOPS, GAMMA_STOPS)
+    linear = pixels**DISPLAY_GAMMA * gains
+    out = np.clip(linear, 0.0, 1.0) ** (1.0 / DISPLAY_GAMMA)
+    pivot = out.mean()  # contrast pivots on the foreground's own mean
+    out = np.clip(pivot + (out - pivot) * contrast, 0.0, 1.0)
+    return out**gamma
+
+
+def _to_uint8(values: np.ndarray) -> np.ndarray:
+    return np.rint(np.clip(values, 0.0, 1.0) * 255).astype(np.uint8)
+
+
+def _check_seed(seed: int) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise HarmonyError(f"Demo seed must be a non-negative integer, received {seed!r}.")
+
+
+def _check_size(size: tuple[int, int]) -> None:
+    valid = len(size) == 2 and all(
+        isinstance(value, int) and not isinstance(value, bool) and value >= 1 for value in size
+    )
+    if not valid:
+        raise HarmonyError(f"Demo size must be two positive integers (H, W), received {size!r}.")

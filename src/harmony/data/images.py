@@ -1,0 +1,240 @@
+"""Image files <-> tensors: PNG (8/16-bit) and JPEG in, PNG (8/16-bit) and JPEG out.
+
+Images are [1,3,H,W] float32 in [0,1]; masks are [1,1,H,W]. Pixels are read as stored: EXIF
+orientation is not applied, so a composite and its mask stay aligned. 16-bit PNGs go through
+`harmony.data.png` because Pillow reads 16-bit RGB(A) as 8-bit.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import secrets
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from harmony.data import png
+from harmony.errors import HarmonyError
+
+PNG_SUFFIXES = (".png",)
+JPEG_SUFFIXES = (".jpg", ".jpeg")
+BIT_DEPTHS = (8, 16)
+JPEG_QUALITY = 95
+
+# Pillow formats accepted on read; MPO is the multi-picture JPEG many cameras write.
+_READ_FORMATS = frozenset({"PNG", "JPEG", "MPO"})
+
+
+def read_image(path: str | os.PathLike) -> tuple[torch.Tensor, int]:
+    """Read an RGB image file.
+
+    Args:
+        path: a PNG (8- or 16-bit; gray, gray+alpha, RGB, RGBA or palette) or a JPEG.
+    Returns:
+        (image, bit_depth): image is [1,3,H,W] float32 in [0,1] (value / 255 or / 65535; gray is
+        replicated to three channels, alpha is dropped); bit_depth is 16 for a 16-bit PNG, else 8.
+    Raises:
+        HarmonyError: the file is missing, a directory, not a PNG/JPEG, or corrupt.
+    """
+    pixels, bit_depth = _read_pixels(Path(path))
+    rgb = np.repeat(pixels[..., :1], 3, axis=2) if pixels.shape[2] <= 2 else pixels[..., :3]
+    return tensor_from_pixels(rgb, bit_depth), bit_depth
+
+
+def read_mask(
+    path: str | os.PathLike,
+    size: tuple[int, int] | None = None,
+    image_path: str | os.PathLike | None = None,
+) -> torch.Tensor:
+    """Read a mask file (its first channel: L of a gray image, R of a colour one).
+
+    Args:
+        path: an 8- or 16-bit PNG, or a JPEG.
+        size: (H, W) the mask must have; None (default) accepts any size.
+        image_path: the image `size` comes from, named in the error message; None (default)
+            names no image.
+    Returns:
+        [1,1,H,W] float32 in [0,1].
+    Raises:
+        HarmonyError: the file cannot be read (see `read_image`), or its size differs from `size`.
+    """
+    path = Path(path)
+    pixels, bit_depth = _read_pixels(path)
+    height, width = pixels.shape[:2]
+    if size is not None and (height, width) != tuple(size):
+        against = f"the image {image_path}" if image_path is not None else "the expected size"
+        raise HarmonyError(
+            f"Mask {path} is {_hw(height, width)} (HxW) but {against} is "
+            f"{_hw(*size)}; expected a mask of the same size as its image. Resize the mask to "
+            f"{_hw(*size)} or pass the image it was made for."
+        )
+    return tensor_from_pixels(pixels[..., :1], bit_depth)
+
+
+def write_image(
+    path: str | os.PathLike, image: torch.Tensor, bit_depth: int = 8, force: bool = False
+) -> Path:
+    """Write an RGB image atomically (temporary file in the same folder, then rename).
+
+    Args:
+        path: destination; the suffix picks the format: .png (8 or 16 bit) or .jpg/.jpeg (8 bit,
+            quality 95, no chroma subsampling). Missing parent folders are created.
+        image: [1,3,H,W] or [3,H,W] floating point; values are clamped to [0,1] and rounded to
+            the nearest of the 2**bit_depth levels.
+        bit_depth: 8 (default) or 16.
+        force: replace an existing file; False (default) refuses to.
+    Returns:
+        The path written.
+    Raises:
+        HarmonyError: unsupported suffix or bit depth, non-finite pixels, an existing file
+            without `force`, or an unwritable destination.
+        ValueError: `image` is not a floating-point [1,3,H,W] / [3,H,W] tensor (a caller bug).
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in PNG_SUFFIXES + JPEG_SUFFIXES:
+        raise HarmonyError(
+            f"Cannot write {path}: expected a .png, .jpg or .jpeg file name, received "
+            f"suffix {path.suffix!r}. Change the output file name."
+        )
+    if bit_depth not in BIT_DEPTHS:
+        raise HarmonyError(f"Bit depth must be 8 or 16, received {bit_depth!r}.")
+    if suffix in JPEG_SUFFIXES and bit_depth != 8:
+        raise HarmonyError(
+            f"Cannot write {path} with {bit_depth} bits: JPEG stores 8 bits per channel. "
+            "Write a .png file or use bit depth 8."
+        )
+    pixels = _to_pixels(image, bit_depth)
+    if suffix in PNG_SUFFIXES:
+        data = png.encode_png(pixels)
+    else:
+        buffer = io.BytesIO()
+        Image.fromarray(pixels).save(buffer, "JPEG", quality=JPEG_QUALITY, subsampling=0)
+        data = buffer.getvalue()
+    write_bytes_atomic(path, data, force)
+    return path
+
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes, force: bool = False) -> Path:
+    """Write `data` to `path` via a temporary file in the same folder and `os.replace`.
+
+    Missing parent folders are created. Refuses to replace an existing file unless `force`.
+
+    Raises:
+        HarmonyError: `path` exists (without `force`), is a folder, or cannot be written.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise HarmonyError(f"Cannot write {path}: it is a folder. Pass a file name.")
+    if path.exists() and not force:
+        raise HarmonyError(
+            f"{path} already exists; refusing to overwrite it. Pass --force (force=True) to "
+            "replace it, or choose another output path."
+        )
+    # A unique name opened with O_EXCL and mode 0o666, so the file gets the umask's usual
+    # permissions (tempfile.mkstemp would leave it readable by its owner only).
+    temp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except OSError as exc:
+        raise HarmonyError(f"Cannot write {path}: {exc.strerror or exc}.") from None
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except OSError as exc:
+        raise HarmonyError(f"Cannot write {path}: {exc.strerror or exc}.") from None
+    finally:
+        temp.unlink(missing_ok=True)  # only left behind by a failure: os.replace moved it
+    return path
+
+
+def _read_pixels(path: Path) -> tuple[np.ndarray, int]:
+    """Return ([H,W,C] uint8/uint16 with C in 1..4, bit_depth) or raise a HarmonyError."""
+    if not path.exists():
+        raise HarmonyError(f"Image file {path} does not exist. Check the path.")
+    if path.is_dir():
+        raise HarmonyError(f"{path} is a folder; expected a PNG or JPEG image file.")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise HarmonyError(f"Cannot read {path}: {exc.strerror or exc}.") from None
+    try:
+        if data[:8] == png.SIGNATURE and png.png_header(data)[2] == 16:
+            return png.decode_png(data), 16
+        return _pixels_from_pillow(path, data), 8
+    except HarmonyError:
+        raise
+    except UnidentifiedImageError:
+        raise HarmonyError(
+            f"Cannot decode {path}: expected a PNG or JPEG image, but its content is not a "
+            "recognized image format (corrupt or not an image). Re-export or replace the file."
+        ) from None
+    except (
+        png.PngFormatError,
+        OSError,
+        ValueError,
+        SyntaxError,
+        EOFError,
+        Image.DecompressionBombError,
+    ) as exc:
+        raise HarmonyError(
+            f"Cannot decode {path}: expected a valid PNG or JPEG image, but it is corrupt or not "
+            f"an image ({exc}). Re-export or replace the file."
+        ) from None
+
+
+def _pixels_from_pillow(path: Path, data: bytes) -> np.ndarray:
+    with Image.open(io.BytesIO(data)) as image:
+        if image.format not in _READ_FORMATS:
+            raise HarmonyError(
+                f"{path} is a {image.format} image; expected PNG or JPEG. Convert it to PNG."
+            )
+        image.load()
+        if image.mode == "1":
+            image = image.convert("L")
+        elif image.mode in ("P", "PA"):
+            image = image.convert("RGBA")
+        if image.mode not in ("L", "LA", "RGB", "RGBA"):
+            raise HarmonyError(
+                f"{path} has {image.mode} pixels; expected gray or RGB(A) pixels. Convert it "
+                "to an RGB PNG."
+            )
+        pixels = np.asarray(image)
+    return pixels[..., None] if pixels.ndim == 2 else pixels
+
+
+def tensor_from_pixels(pixels: np.ndarray, bit_depth: int) -> torch.Tensor:
+    """[H,W,C] integer levels of `bit_depth` bits -> [1,C,H,W] float32 in [0,1]."""
+    scaled = pixels.astype(np.float32) / np.float32(2**bit_depth - 1)
+    return torch.from_numpy(np.ascontiguousarray(scaled.transpose(2, 0, 1)))[None]
+
+
+def _to_pixels(image: torch.Tensor, bit_depth: int) -> np.ndarray:
+    """[1,3,H,W] / [3,H,W] float in [0,1] -> [H,W,3] uint8/uint16, rounded to nearest."""
+    if not isinstance(image, torch.Tensor) or not image.is_floating_point():
+        raise ValueError(f"image must be a floating-point tensor, got {type(image).__name__}")
+    if image.dim() == 4 and image.shape[0] == 1:
+        image = image[0]
+    if image.dim() != 3 or image.shape[0] != 3:
+        raise ValueError(f"image must be [1,3,H,W] or [3,H,W], got {list(image.shape)}")
+    values = image.detach().to("cpu", torch.float64).numpy()
+    if not np.isfinite(values).all():
+        raise HarmonyError(
+            "The image to write contains NaN or infinite values; expected finite values in "
+            "[0,1]. Check the model output."
+        )
+    levels = 2**bit_depth - 1
+    quantized = np.rint(np.clip(values, 0.0, 1.0) * levels)
+    dtype = np.uint8 if bit_depth == 8 else np.uint16
+    return np.ascontiguousarray(quantized.transpose(1, 2, 0), dtype=dtype)
+
+
+def _hw(height: int, width: int) -> str:
+    return f"{height}x{width}"

@@ -1,0 +1,209 @@
+"""Reading and writing checkpoints in the official formats.
+
+AICT's training code saves `{"model": state_dict, "optimizer": ..., "epoch": ...}`; HDNet's saves
+a bare state_dict. Both may carry a `module.` prefix when saved from a DataParallel wrapper.
+`.safetensors` files are read too. Files are always loaded with `weights_only=True`.
+Provenance written by this project (for example "random weights, seed 3") lives in the state
+dict's `_metadata["harmony"]` entry (PyTorch's own per-module metadata, ignored by the official
+loaders) or, for safetensors, under the `harmony` metadata key as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from harmony.errors import HarmonyError
+from harmony.models.aict import AICT
+from harmony.models.hdnet import HDNet
+
+ARCHS = ("aict", "hdnet", "hdnet-lite")
+HDNET_NGF = {"hdnet": 32, "hdnet-lite": 8}
+METADATA_KEY = "harmony"
+_MAX_LISTED = 8
+
+
+@dataclass
+class CheckpointInfo:
+    """What a checkpoint file holds: arch, format and provenance metadata."""
+
+    path: Path
+    arch: str
+    source_format: str
+    metadata: dict = field(default_factory=dict)
+    hdnet_ngf: int | None = None
+    hdnet_input_nc: int | None = None
+
+
+def build_model(arch: str, ngf: int | None = None, input_nc: int = 3) -> nn.Module:
+    """A freshly initialised model of `arch` ("aict", "hdnet", "hdnet-lite")."""
+    if arch == "aict":
+        return AICT()
+    if arch in HDNET_NGF:
+        return HDNet(ngf=HDNET_NGF[arch] if ngf is None else ngf, input_nc=input_nc)
+    raise HarmonyError(f"unknown architecture '{arch}'; expected one of {', '.join(ARCHS)}")
+
+
+def load_checkpoint(path: str | os.PathLike, arch: str | None = None) -> nn.Module:
+    """Load an official AICT/HDNet checkpoint (or .safetensors) into an eval-mode model.
+
+    Args:
+        path: checkpoint file.
+        arch: "aict", "hdnet" or "hdnet-lite"; None detects it from the keys and shapes.
+    Returns:
+        The model in eval mode with `.arch`, `.checkpoint` (a `CheckpointInfo`) set.
+    Raises:
+        HarmonyError: unreadable/corrupt file, not a checkpoint, wrong arch, missing,
+            unexpected or mis-shaped keys (all named).
+    """
+    path = Path(path)
+    state_dict, source_format, metadata = _read_state_dict(path)
+    info = _detect(path, state_dict, source_format, metadata)
+    if arch is not None and arch != info.arch:
+        raise HarmonyError(
+            f"{path}: --arch {arch} was requested but the checkpoint holds a {info.arch} "
+            f"network; pass --arch {info.arch} or --arch auto"
+        )
+    model = build_model(info.arch, info.hdnet_ngf, info.hdnet_input_nc or 3)
+    _check_keys(path, model, state_dict)
+    model.load_state_dict(state_dict, strict=True)
+    model.checkpoint = info
+    return model.eval()
+
+
+def inspect_checkpoint(path: str | os.PathLike) -> CheckpointInfo:
+    """Arch, source format and metadata of a checkpoint, after a full validating load."""
+    return load_checkpoint(path).checkpoint
+
+
+def save_checkpoint(
+    model: nn.Module, path: str | os.PathLike, metadata: dict, force: bool = False
+) -> Path:
+    """Write `model` in its official format (AICT: {"model": sd}; HDNet: bare sd), atomically.
+
+    `metadata` (JSON-serialisable) is stored as provenance; an existing file is only replaced
+    with `force=True`.
+    """
+    path = Path(path)
+    if path.exists() and not force:
+        raise HarmonyError(f"{path} already exists; pass --force to overwrite it")
+    state_dict = model.state_dict()
+    state_dict._metadata[METADATA_KEY] = dict(metadata)
+    payload = {"model": state_dict} if isinstance(model, AICT) else state_dict
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def _read_state_dict(path: Path) -> tuple[dict, str, dict]:
+    if not path.is_file():
+        what = "is a directory" if path.is_dir() else "does not exist"
+        raise HarmonyError(f"checkpoint {path} {what}; pass the path of a .pth/.pt/.safetensors")
+    if path.suffix == ".safetensors":
+        return _read_safetensors(path)
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise HarmonyError(
+            f"{path}: refused to unpickle (weights_only=True allows tensors and plain containers "
+            f"only): {_first_line(exc)}"
+        ) from None
+    except Exception as exc:
+        raise HarmonyError(
+            f"{path}: not a readable PyTorch checkpoint (truncated or corrupt?): {_first_line(exc)}"
+        ) from None
+    if isinstance(payload, dict) and isinstance(payload.get("model"), dict):
+        state_dict, source_format = payload["model"], "aict-official"
+    elif isinstance(payload, dict) and payload and all(_is_tensor(v) for v in payload.values()):
+        state_dict, source_format = payload, "bare-state-dict"
+    else:
+        keys = list(payload)[:_MAX_LISTED] if isinstance(payload, dict) else type(payload).__name__
+        raise HarmonyError(
+            f"{path}: not a model checkpoint; expected a state_dict or a dict with the weights "
+            f"under 'model', got {keys}"
+        )
+    metadata = dict(getattr(state_dict, "_metadata", {}).get(METADATA_KEY, {}))
+    return _strip_module_prefix(state_dict), source_format, metadata
+
+
+def _read_safetensors(path: Path) -> tuple[dict, str, dict]:
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            state_dict = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
+            raw = (handle.metadata() or {}).get(METADATA_KEY)
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise HarmonyError(f"{path}: not a readable safetensors file: {exc}") from None
+    return _strip_module_prefix(state_dict), "safetensors", json.loads(raw) if raw else {}
+
+
+def _is_tensor(value) -> bool:
+    return isinstance(value, torch.Tensor)
+
+
+def _first_line(exc: Exception) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def _strip_module_prefix(state_dict: dict) -> dict:
+    prefix = "module."
+    if state_dict and all(key.startswith(prefix) for key in state_dict):
+        return {key[len(prefix) :]: value for key, value in state_dict.items()}
+    return dict(state_dict)
+
+
+def _detect(path: Path, state_dict: dict, source_format: str, metadata: dict) -> CheckpointInfo:
+    if "encoder.patch_to_embedding.1.weight" in state_dict:
+        return CheckpointInfo(path, "aict", source_format, metadata)
+    first = state_dict.get("model_layer0.weight")
+    if first is not None and first.dim() == 4:
+        ngf, input_nc = int(first.shape[0]), int(first.shape[1])
+        arch = "hdnet-lite" if ngf == HDNET_NGF["hdnet-lite"] else "hdnet"
+        return CheckpointInfo(path, arch, source_format, metadata, ngf, input_nc)
+    raise HarmonyError(
+        f"{path}: cannot tell the architecture: neither AICT's "
+        "'encoder.patch_to_embedding.1.weight' nor HDNet's 'model_layer0.weight' [ngf,3,3,3] "
+        "is present "
+        f"(first keys: {list(state_dict)[:_MAX_LISTED]})"
+    )
+
+
+def _check_keys(path: Path, model: nn.Module, state_dict: dict) -> None:
+    expected = model.state_dict()
+    missing = [key for key in expected if key not in state_dict]
+    unexpected = [key for key in state_dict if key not in expected]
+    wrong = [
+        f"{key}: expected {list(value.shape)}, got {list(state_dict[key].shape)}"
+        for key, value in expected.items()
+        if key in state_dict and tuple(state_dict[key].shape) != tuple(value.shape)
+    ]
+    problems = [
+        f"{label} ({len(items)}): {', '.join(items[:_MAX_LISTED])}"
+        + (" ..." if len(items) > _MAX_LISTED else "")
+        for label, items in (
+            ("missing keys", missing),
+            ("unexpected keys", unexpected),
+            ("wrong shapes", wrong),
+        )
+        if items
+    ]
+    if problems:
+        arch = model.arch
+        raise HarmonyError(
+            f"{path} does not match the official {arch} state_dict:\n  " + "\n  ".join(problems)
+        )

@@ -1,0 +1,54 @@
+import pytest
+from click.testing import CliRunner
+
+from harmony.cli.main import bench_alias, cli, export_alias, run_alias
+
+
+@pytest.fixture
+def runner():
+    return CliRunner()
+
+
+def test_init_then_inspect(runner, tmp_path):
+    path = tmp_path / "lite.pth"
+    made = runner.invoke(cli, ["init", "--arch", "hdnet-lite", "--seed", "2", "-o", str(path)])
+    assert made.exit_code == 0, made.output
+    assert "652,893 parameters, RANDOM weights (seed 2)" in made.output
+    shown = runner.invoke(cli, ["inspect", str(path)])
+    assert shown.exit_code == 0, shown.output
+    assert "arch:        hdnet-lite" in shown.output
+    assert "format:      bare-state-dict" in shown.output
+    assert "RANDOM" in shown.output
+
+
+def test_user_errors_exit_1_without_traceback(runner, tmp_path):
+    bad = tmp_path / "bad.pth"
+    bad.write_bytes(b"\x00garbage")
+    result = runner.invoke(cli, ["inspect", str(bad)])
+    assert result.exit_code == 1
+    assert result.output.startswith("error: ") and "bad.pth" in result.output
+    assert "Traceback" not in result.output
+    existing = tmp_path / "taken.pth"
+    existing.write_text("keep me")
+    refused = runner.invoke(cli, ["init", "--arch", "aict", "-o", str(existing)])
+    assert refused.exit_code == 1 and "--force" in refused.output
+    assert existing.read_text() == "keep me"
+
+
+@pytest.mark.parametrize("command", [export_alias, bench_alias, run_alias])
+def test_unimplemented_commands_say_so_and_fail(runner, command):
+    result = runner.invoke(command, ["anything"])
+    assert result.exit_code == 1
+    assert "not implemented yet" in result.output
+
+
+def test_demo_runs_every_architecture_and_refuses_to_overwrite(runner, tmp_path):
+    out = tmp_path / "demo"
+    result = runner.invoke(cli, ["demo", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    for arch in ("aict", "hdnet", "hdnet-lite"):
+        assert (out / "harmonized" / f"{arch}.png").is_file()
+        assert (out / "checkpoints" / f"{arch}.pth").is_file()
+    assert "RANDOM weights" in result.output
+    again = runner.invoke(cli, ["demo", "--out", str(out)])
+    assert again.exit_code == 1 and "--force" in again.output
