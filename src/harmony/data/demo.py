@@ -21,8 +21,9 @@ from skimage import data as skdata
 
 from harmony.data import png
 from harmony.data.iharmony import COMPOSITE_DIR, MASK_DIR, REAL_DIR, Sample
-from harmony.data.images import tensor_from_pixels, write_bytes_atomic
+from harmony.data.images import tensor_from_pixels
 from harmony.errors import HarmonyError
+from harmony.files import write_bytes_atomic
 
 # Everyday RGB photographs shipped inside the scikit-image wheel (no download). The bundled
 # hubble_deep_field and retina are left out: they are mostly black, where a re-colouring of the

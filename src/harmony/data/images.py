@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import os
-import secrets
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +17,7 @@ from PIL import Image, UnidentifiedImageError
 
 from harmony.data import png
 from harmony.errors import HarmonyError
+from harmony.files import write_bytes_atomic
 
 PNG_SUFFIXES = (".png",)
 JPEG_SUFFIXES = (".jpg", ".jpeg")
@@ -115,43 +115,6 @@ def write_image(
         Image.fromarray(pixels).save(buffer, "JPEG", quality=JPEG_QUALITY, subsampling=0)
         data = buffer.getvalue()
     write_bytes_atomic(path, data, force)
-    return path
-
-
-def write_bytes_atomic(path: str | os.PathLike, data: bytes, force: bool = False) -> Path:
-    """Write `data` to `path` via a temporary file in the same folder and `os.replace`.
-
-    Missing parent folders are created. Refuses to replace an existing file unless `force`.
-
-    Raises:
-        HarmonyError: `path` exists (without `force`), is a folder, or cannot be written.
-    """
-    path = Path(path)
-    if path.is_dir():
-        raise HarmonyError(f"Cannot write {path}: it is a folder. Pass a file name.")
-    if path.exists() and not force:
-        raise HarmonyError(
-            f"{path} already exists; refusing to overwrite it. Pass --force (force=True) to "
-            "replace it, or choose another output path."
-        )
-    # A unique name opened with O_EXCL and mode 0o666, so the file gets the umask's usual
-    # permissions (tempfile.mkstemp would leave it readable by its owner only).
-    temp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    except OSError as exc:
-        raise HarmonyError(f"Cannot write {path}: {exc.strerror or exc}.") from None
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except OSError as exc:
-        raise HarmonyError(f"Cannot write {path}: {exc.strerror or exc}.") from None
-    finally:
-        temp.unlink(missing_ok=True)  # only left behind by a failure: os.replace moved it
     return path
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import pickle
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import torch
 from torch import nn
 
 from harmony.errors import HarmonyError
+from harmony.files import atomic_output
 from harmony.models.aict import AICT
 from harmony.models.hdnet import HDNet
 
@@ -91,22 +91,12 @@ def save_checkpoint(
     `metadata` (JSON-serialisable) is stored as provenance; an existing file is only replaced
     with `force=True`.
     """
-    path = Path(path)
-    if path.exists() and not force:
-        raise HarmonyError(f"{path} already exists; pass --force to overwrite it")
     state_dict = model.state_dict()
     state_dict._metadata[METADATA_KEY] = dict(metadata)
     payload = {"model": state_dict} if isinstance(model, AICT) else state_dict
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    with atomic_output(path, force) as temp:
+        torch.save(payload, temp)
+    return Path(path)
 
 
 def _read_state_dict(path: Path) -> tuple[dict, str, dict]:

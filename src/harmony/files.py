@@ -1,0 +1,57 @@
+"""Atomic output files: written under a temporary name in the destination folder, then renamed.
+
+A failed or interrupted write leaves no partial file behind and never replaces an existing
+one; an existing destination is only replaced with `force`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+from harmony.errors import HarmonyError
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike, force: bool = False) -> Iterator[Path]:
+    """Yield a temporary path next to `path`; on a clean exit it is renamed to `path`.
+
+    Missing parent folders are created. The temporary file is removed if the block raises.
+
+    Raises:
+        HarmonyError: `path` exists (without `force`), is a folder, or cannot be written.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise HarmonyError(f"Cannot write {path}: it is a folder. Pass a file name.")
+    if path.exists() and not force:
+        raise HarmonyError(
+            f"{path} already exists; refusing to overwrite it. Pass --force (force=True) to "
+            "replace it, or choose another output path."
+        )
+    temp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # O_EXCL with mode 0o666: a fresh file with the umask's usual permissions.
+        os.close(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    except OSError as exc:
+        raise HarmonyError(f"Cannot write {path}: {exc.strerror or exc}.") from None
+    try:
+        yield temp
+        os.replace(temp, path)
+    except OSError as exc:
+        raise HarmonyError(f"Cannot write {path}: {exc.strerror or exc}.") from None
+    finally:
+        temp.unlink(missing_ok=True)  # only left behind by a failure: os.replace moved it
+
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes, force: bool = False) -> Path:
+    """Write `data` to `path` atomically (see `atomic_output`); returns `path`."""
+    with atomic_output(path, force) as temp, open(temp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    return Path(path)
