@@ -40,7 +40,7 @@ def knn_topk_fusion(features: torch.Tensor, mask: torch.Tensor, k: int = 1) -> t
     Returns:
         [B,C,h,w] in the dtype of `features`; dot products, top-k and softmax run in float32.
     """
-    k = _check(features, mask, k)
+    k = check_knn_inputs(features, mask, k)
     out_dtype = features.dtype
     features, mask = features.float(), mask.float()
     b, c, h, w = features.shape
@@ -55,7 +55,7 @@ def knn_topk_fusion_materialized(
     features: torch.Tensor, mask: torch.Tensor, k: int = 1
 ) -> torch.Tensor:
     """The same result computed the official way, with the full N x N matrix (tests only)."""
-    k = _check(features, mask, k)
+    k = check_knn_inputs(features, mask, k)
     b, c, h, w = features.shape
     fused = []
     for q, s in _query_support(
@@ -67,7 +67,8 @@ def knn_topk_fusion_materialized(
     return torch.stack(fused).reshape(b, c, h, w).to(features.dtype)
 
 
-def _check(features: torch.Tensor, mask: torch.Tensor, k: int) -> int:
+def check_knn_inputs(features: torch.Tensor, mask: torch.Tensor, k: int) -> int:
+    """Raise ValueError unless `knn_topk_fusion` takes these inputs; returns k as int."""
     k = KNN_TOPK_FUSION.attribute("k").validate(k)
     if features.dim() != 4:
         raise ValueError(f"features must be [B,C,h,w], got {list(features.shape)}")

@@ -31,7 +31,7 @@ def cascaded_lut(
         [B,3,H,W]: clamp(lut(image), 0, 1) * mask + image * (1 - mask), in the dtype of `image`.
         Interpolation is computed in float32 whatever the input dtype.
     """
-    _check_shapes(image, mask, knots, curve)
+    check_lut_inputs(image, mask, knots, curve)
     out_dtype = image.dtype
     image, mask = image.float(), mask.float()
     knots, curve = knots.float(), curve.float()
@@ -52,7 +52,8 @@ def cascaded_lut(
     return out.to(out_dtype)
 
 
-def _check_shapes(image, mask, knots, curve) -> None:
+def check_lut_inputs(image, mask, knots, curve) -> None:
+    """Raise ValueError unless the four tensors have the shapes `cascaded_lut` takes."""
     b, c, height, width = image.shape
     if c != LUT_CHANNELS:
         raise ValueError(f"image must be [B,3,H,W], got {list(image.shape)}")

@@ -1,0 +1,301 @@
+/*
+ * SPDX-License-Identifier: Apache-2.0
+ */
+#include "cascadedLut3DPlugin/cascadedLut3DPlugin.h"
+
+#include "cascadedLut3DPlugin/cascadedLut3DKernel.h"
+#include "common/harmonyContract.h"
+#include "common/pluginFields.h"
+#include "common/pluginLogging.h"
+
+#include <memory>
+#include <string>
+
+namespace harmony
+{
+namespace plugin
+{
+namespace
+{
+
+using namespace nvinfer1;
+namespace hc = harmony::contract;
+
+char const* const kName = hc::kCascadedLutName;
+
+enum InputIndex : int32_t
+{
+    kImage = 0,
+    kMask = 1,
+    kKnots = 2,
+    kCurve = 3,
+};
+
+void checkCounts(int32_t nbInputs, int32_t nbOutputs)
+{
+    HARMONY_PLUGIN_CHECK(nbInputs == hc::kCascadedLutNbInputs && nbOutputs == hc::kCascadedLutNbOutputs,
+        std::string(kName) + ": expected 4 inputs (image, mask, knots, curve) and 1 output, got "
+            + std::to_string(nbInputs) + " inputs and " + std::to_string(nbOutputs) + " outputs");
+}
+
+//! Shapes of the four inputs; unknown (-1) dimensions pass, so this serves build and run time.
+void checkShapes(Dims const& image, Dims const& mask, Dims const& knots, Dims const& curve)
+{
+    int64_t const b = image.nbDims == 4 ? image.d[0] : -1;
+    int64_t const h = image.nbDims == 4 ? image.d[2] : -1;
+    int64_t const w = image.nbDims == 4 ? image.d[3] : -1;
+    int64_t const imageDims[]{-1, hc::kLutChannels, -1, -1};
+    checkDims(kName, hc::kCascadedLutInputs[kImage], image, 4, imageDims, "[B,3,H,W]");
+    int64_t const maskDims[]{b, 1, h, w};
+    checkDims(kName, hc::kCascadedLutInputs[kMask], mask, 4, maskDims, "[B,1,H,W] (B,H,W of the image)");
+    int64_t const knotDims[]{b, hc::kLutChannels, hc::kLutKnots, -1, -1};
+    checkDims(kName, hc::kCascadedLutInputs[kKnots], knots, 5, knotDims, "[B,3,9,h,w]");
+    int64_t const mh = knots.nbDims == 5 ? knots.d[3] : -1;
+    int64_t const mw = knots.nbDims == 5 ? knots.d[4] : -1;
+    int64_t const curveDims[]{b, hc::kLutChannels, hc::kLutCurvePoints, mh, mw};
+    checkDims(kName, hc::kCascadedLutInputs[kCurve], curve, 5, curveDims, "[B,3,8,h,w] (h,w of the knots)");
+}
+
+} // namespace
+
+CascadedLut3DPlugin::CascadedLut3DPlugin() = default;
+
+CascadedLut3DPlugin::CascadedLut3DPlugin(CascadedLut3DPlugin const& /* other */)
+    : CascadedLut3DPlugin()
+{
+}
+
+IPluginCapability* CascadedLut3DPlugin::getCapabilityInterface(PluginCapabilityType type) noexcept
+{
+    switch (type)
+    {
+    case PluginCapabilityType::kCORE: return static_cast<IPluginV3OneCore*>(this);
+    case PluginCapabilityType::kBUILD: return static_cast<IPluginV3OneBuild*>(this);
+    case PluginCapabilityType::kRUNTIME: return static_cast<IPluginV3OneRuntime*>(this);
+    }
+    logError(kName, "getCapabilityInterface: unknown capability type");
+    return nullptr;
+}
+
+IPluginV3* CascadedLut3DPlugin::clone() noexcept
+{
+    try
+    {
+        return std::make_unique<CascadedLut3DPlugin>(*this).release();
+    }
+    HARMONY_PLUGIN_CATCH("CascadedLut3D::clone")
+    return nullptr;
+}
+
+char const* CascadedLut3DPlugin::getPluginName() const noexcept
+{
+    return kName;
+}
+
+char const* CascadedLut3DPlugin::getPluginVersion() const noexcept
+{
+    return hc::kPluginVersion;
+}
+
+char const* CascadedLut3DPlugin::getPluginNamespace() const noexcept
+{
+    return hc::kPluginNamespace;
+}
+
+int32_t CascadedLut3DPlugin::getNbOutputs() const noexcept
+{
+    return hc::kCascadedLutNbOutputs;
+}
+
+int32_t CascadedLut3DPlugin::configurePlugin(
+    DynamicPluginTensorDesc const* in, int32_t nbInputs, DynamicPluginTensorDesc const* out, int32_t nbOutputs) noexcept
+{
+    try
+    {
+        checkCounts(nbInputs, nbOutputs);
+        HARMONY_PLUGIN_CHECK(in != nullptr && out != nullptr, std::string(kName) + ": null tensor descriptions");
+        checkShapes(in[kImage].desc.dims, in[kMask].desc.dims, in[kKnots].desc.dims, in[kCurve].desc.dims);
+        return 0;
+    }
+    HARMONY_PLUGIN_CATCH("CascadedLut3D::configurePlugin")
+    return -1;
+}
+
+int32_t CascadedLut3DPlugin::getOutputDataTypes(
+    DataType* outputTypes, int32_t nbOutputs, DataType const* inputTypes, int32_t nbInputs) const noexcept
+{
+    try
+    {
+        checkCounts(nbInputs, nbOutputs);
+        HARMONY_PLUGIN_CHECK(outputTypes != nullptr && inputTypes != nullptr, std::string(kName) + ": null types");
+        HARMONY_PLUGIN_CHECK(isFloatOrHalf(inputTypes[kImage]),
+            std::string(kName) + ": input 'image' must be FP32 or FP16, got DataType "
+                + std::to_string(static_cast<int32_t>(inputTypes[kImage])));
+        outputTypes[0] = inputTypes[kImage];
+        return 0;
+    }
+    HARMONY_PLUGIN_CATCH("CascadedLut3D::getOutputDataTypes")
+    return -1;
+}
+
+int32_t CascadedLut3DPlugin::getOutputShapes(DimsExprs const* inputs, int32_t nbInputs,
+    DimsExprs const* /* shapeInputs */, int32_t /* nbShapeInputs */, DimsExprs* outputs, int32_t nbOutputs,
+    IExprBuilder& /* exprBuilder */) noexcept
+{
+    try
+    {
+        checkCounts(nbInputs, nbOutputs);
+        HARMONY_PLUGIN_CHECK(inputs != nullptr && outputs != nullptr, std::string(kName) + ": null shapes");
+        HARMONY_PLUGIN_CHECK(inputs[kImage].nbDims == 4, std::string(kName)
+                                                             + ": input 'image' must be [B,3,H,W], got rank "
+                                                             + std::to_string(inputs[kImage].nbDims));
+        // harmonized has the image's shape.
+        outputs[0] = inputs[kImage];
+        return 0;
+    }
+    HARMONY_PLUGIN_CATCH("CascadedLut3D::getOutputShapes")
+    return -1;
+}
+
+bool CascadedLut3DPlugin::supportsFormatCombination(
+    int32_t pos, DynamicPluginTensorDesc const* inOut, int32_t nbInputs, int32_t nbOutputs) noexcept
+{
+    try
+    {
+        if (nbInputs != hc::kCascadedLutNbInputs || nbOutputs != hc::kCascadedLutNbOutputs)
+        {
+            return false;
+        }
+        return supportsSameTypeLinear(pos, inOut, nbInputs + nbOutputs);
+    }
+    HARMONY_PLUGIN_CATCH("CascadedLut3D::supportsFormatCombination")
+    return false;
+}
+
+size_t CascadedLut3DPlugin::getWorkspaceSize(DynamicPluginTensorDesc const* /* inputs */, int32_t /* nbInputs */,
+    DynamicPluginTensorDesc const* /* outputs */, int32_t /* nbOutputs */) const noexcept
+{
+    // One pass per output pixel, no intermediate buffer.
+    return 0;
+}
+
+int32_t CascadedLut3DPlugin::onShapeChange(
+    PluginTensorDesc const* in, int32_t nbInputs, PluginTensorDesc const* out, int32_t nbOutputs) noexcept
+{
+    try
+    {
+        checkCounts(nbInputs, nbOutputs);
+        HARMONY_PLUGIN_CHECK(in != nullptr && out != nullptr, std::string(kName) + ": null tensor descriptions");
+        checkShapes(in[kImage].dims, in[kMask].dims, in[kKnots].dims, in[kCurve].dims);
+        return 0;
+    }
+    HARMONY_PLUGIN_CATCH("CascadedLut3D::onShapeChange")
+    return -1;
+}
+
+int32_t CascadedLut3DPlugin::enqueue(PluginTensorDesc const* inputDesc, PluginTensorDesc const* outputDesc,
+    void const* const* inputs, void* const* outputs, void* /* workspace */, cudaStream_t stream) noexcept
+{
+    try
+    {
+        HARMONY_PLUGIN_CHECK(inputDesc != nullptr && outputDesc != nullptr && inputs != nullptr && outputs != nullptr,
+            std::string(kName) + ": null enqueue arguments");
+        // Real dimensions of this call (shapes are dynamic).
+        Dims const& image = inputDesc[kImage].dims;
+        Dims const& knots = inputDesc[kKnots].dims;
+        checkShapes(image, inputDesc[kMask].dims, knots, inputDesc[kCurve].dims);
+        auto const batch = static_cast<int32_t>(image.d[0]);
+        auto const height = static_cast<int32_t>(image.d[2]);
+        auto const width = static_cast<int32_t>(image.d[3]);
+        auto const mapHeight = static_cast<int32_t>(knots.d[3]);
+        auto const mapWidth = static_cast<int32_t>(knots.d[4]);
+        if (batch == 0 || height == 0 || width == 0)
+        {
+            return 0; // empty output
+        }
+        cudaError_t status = cudaErrorInvalidValue;
+        switch (inputDesc[kImage].type)
+        {
+        case DataType::kFLOAT:
+            status = launchCascadedLut3D(static_cast<float const*>(inputs[kImage]),
+                static_cast<float const*>(inputs[kMask]), static_cast<float const*>(inputs[kKnots]),
+                static_cast<float const*>(inputs[kCurve]), static_cast<float*>(outputs[0]), batch, height, width,
+                mapHeight, mapWidth, stream);
+            break;
+        case DataType::kHALF:
+            status = launchCascadedLut3D(static_cast<__half const*>(inputs[kImage]),
+                static_cast<__half const*>(inputs[kMask]), static_cast<__half const*>(inputs[kKnots]),
+                static_cast<__half const*>(inputs[kCurve]), static_cast<__half*>(outputs[0]), batch, height, width,
+                mapHeight, mapWidth, stream);
+            break;
+        default: throw PluginError(std::string(kName) + ": enqueue supports FP32 and FP16 only");
+        }
+        HARMONY_PLUGIN_CHECK(status == cudaSuccess,
+            std::string(kName) + ": kernel launch failed: " + cudaGetErrorString(status)
+                + " (B=" + std::to_string(batch) + ", H=" + std::to_string(height) + ", W=" + std::to_string(width)
+                + ", map " + std::to_string(mapHeight) + "x" + std::to_string(mapWidth) + ")");
+        return 0;
+    }
+    HARMONY_PLUGIN_CATCH("CascadedLut3D::enqueue")
+    return -1;
+}
+
+IPluginV3* CascadedLut3DPlugin::attachToContext(IPluginResourceContext* /* context */) noexcept
+{
+    return clone();
+}
+
+PluginFieldCollection const* CascadedLut3DPlugin::getFieldsToSerialize() noexcept
+{
+    mFieldsToSerialize.nbFields = 0;
+    mFieldsToSerialize.fields = nullptr;
+    return &mFieldsToSerialize;
+}
+
+CascadedLut3DPluginCreator::CascadedLut3DPluginCreator()
+{
+    mFieldNames.nbFields = 0;
+    mFieldNames.fields = nullptr;
+}
+
+char const* CascadedLut3DPluginCreator::getPluginName() const noexcept
+{
+    return kName;
+}
+
+char const* CascadedLut3DPluginCreator::getPluginVersion() const noexcept
+{
+    return hc::kPluginVersion;
+}
+
+char const* CascadedLut3DPluginCreator::getPluginNamespace() const noexcept
+{
+    return hc::kPluginNamespace;
+}
+
+PluginFieldCollection const* CascadedLut3DPluginCreator::getFieldNames() noexcept
+{
+    return &mFieldNames;
+}
+
+IPluginV3* CascadedLut3DPluginCreator::createPlugin(
+    char const* /* name */, PluginFieldCollection const* fc, TensorRTPhase /* phase */) noexcept
+{
+    try
+    {
+        // The op has no attributes: reject anything but the parser's bookkeeping fields.
+        for (int32_t i = 0; fc != nullptr && i < fc->nbFields; ++i)
+        {
+            char const* field = fc->fields[i].name != nullptr ? fc->fields[i].name : "(null)";
+            HARMONY_PLUGIN_CHECK(
+                isParserField(field), std::string(kName) + ": unknown attribute '" + field
+                                          + "'; the op has no attributes (see plugins/cascadedLut3DPlugin/README.md)");
+        }
+        return std::make_unique<CascadedLut3DPlugin>().release();
+    }
+    HARMONY_PLUGIN_CATCH("CascadedLut3D::createPlugin")
+    return nullptr;
+}
+
+} // namespace plugin
+} // namespace harmony
