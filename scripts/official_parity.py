@@ -21,6 +21,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from harmony.models import load_checkpoint
 from tests.models.official import (
     AICT_ENV,
     HDNET_ENV,
@@ -33,8 +34,6 @@ from tests.models.official import (
     randomize_,
     save_official_checkpoint,
 )
-
-from harmony.models import load_checkpoint
 
 HDNET_SIZES = ((256, 256), (256, 320))
 AICT_FULL_RES = (384, 512)

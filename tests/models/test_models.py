@@ -3,9 +3,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from tests.helpers import blob_mask
 
 from harmony.models import HDNet, build_model, harmonize, randomize_
+from tests.helpers import blob_mask
 
 REFERENCE = Path(__file__).parent / "data"
 PARAMS = {"aict": 5_181_140, "hdnet": 10_414_389, "hdnet-lite": 652_893}

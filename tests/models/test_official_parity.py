@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import pytest
 import torch
+
+from harmony.models import load_checkpoint
 from tests.models.official import (
     AICT_ENV,
     HDNET_ENV,
@@ -27,8 +29,6 @@ from tests.models.official import (
     randomize_,
     save_official_checkpoint,
 )
-
-from harmony.models import load_checkpoint
 
 pytestmark = [pytest.mark.official, pytest.mark.slow]
 

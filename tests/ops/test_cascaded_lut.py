@@ -1,10 +1,10 @@
 import pytest
 import torch
 import torch.nn.functional as F
-from tests.helpers import blob_mask
 
 import harmony.ops.lut as lut_module
 from harmony.ops import cascaded_lut
+from tests.helpers import blob_mask
 
 
 def official_grid_sample_chain(image, mask, knots, curve):

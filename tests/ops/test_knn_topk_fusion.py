@@ -1,9 +1,9 @@
 import pytest
 import torch
-from tests.helpers import blob_mask
 
 import harmony.ops.knn as knn_module
 from harmony.ops import knn_topk_fusion, knn_topk_fusion_materialized
+from tests.helpers import blob_mask
 
 
 def official_local_dynamics_fusion(x, m, k):

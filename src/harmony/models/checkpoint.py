@@ -112,7 +112,7 @@ def _read_state_dict(path: Path) -> tuple[dict, str, dict]:
             f"{path}: refused to unpickle (weights_only=True allows tensors and plain containers "
             f"only): {_first_line(exc)}"
         ) from None
-    except Exception as exc:
+    except Exception as exc:  # a failure to parse an untrusted file is the file's fault
         raise HarmonyError(
             f"{path}: not a readable PyTorch checkpoint (truncated or corrupt?): {_first_line(exc)}"
         ) from None
