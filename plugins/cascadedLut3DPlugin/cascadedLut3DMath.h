@@ -68,7 +68,10 @@ HARMONY_HD float lutCurve(float x, T const* planes, int32_t nbPoints, int64_t pl
     SpatialTap const& row, SpatialTap const& col)
 {
     float const pos = clamp01(x) * static_cast<float>(nbPoints - 1);
-    int32_t const lower = minInt(static_cast<int32_t>(pos), nbPoints - 2);
+    // clamp01 passes NaN through, and converting NaN to int is undefined on the host (INT32_MIN on
+    // x86: an out-of-bounds plane). `pos > 0` is false for NaN: plane 0, and the NaN propagates
+    // through `frac` into the result, as it does through the reference's interpolation weights.
+    int32_t const lower = pos > 0.F ? minInt(static_cast<int32_t>(pos), nbPoints - 2) : 0;
     float const frac = pos - static_cast<float>(lower);
     float const lo = lutBilinear(planes + lower * planeStride, mapWidth, row, col);
     float const hi = lutBilinear(planes + (lower + 1) * planeStride, mapWidth, row, col);

@@ -22,6 +22,7 @@ using namespace nvinfer1;
 namespace hc = harmony::contract;
 
 char const* const kName = hc::kCascadedLutName;
+constexpr int64_t kMaxGridDim{65535};
 
 enum InputIndex : int32_t
 {
@@ -115,6 +116,11 @@ int32_t CascadedLut3DPlugin::configurePlugin(
         checkCounts(nbInputs, nbOutputs);
         HARMONY_PLUGIN_CHECK(in != nullptr && out != nullptr, std::string(kName) + ": null tensor descriptions");
         checkShapes(in[kImage].desc.dims, in[kMask].desc.dims, in[kKnots].desc.dims, in[kCurve].desc.dims);
+        // B becomes grid z (<= 65535): refuse it when building, not at enqueue.
+        Dims const& max = in[kImage].max;
+        HARMONY_PLUGIN_CHECK(max.nbDims != 4 || max.d[0] <= kMaxGridDim,
+            std::string(kName) + ": B must be <= " + std::to_string(kMaxGridDim)
+                + " (CUDA grid limit), the profile's maximum image shape is " + dimsToString(max));
         return 0;
     }
     HARMONY_PLUGIN_CATCH("CascadedLut3D::configurePlugin")

@@ -391,7 +391,9 @@ float maxAbsDiff(std::vector<float> const& a, std::vector<float> const& b)
     float diff = 0.F;
     for (size_t i = 0; i < a.size(); ++i)
     {
-        float const d = std::fabs(a[i] - b[i]);
+        // Equal values (infinities included) and NaN on both sides match; NaN on one side does not.
+        bool const same = a[i] == b[i] || (std::isnan(a[i]) && std::isnan(b[i]));
+        float const d = same ? 0.F : std::fabs(a[i] - b[i]);
         diff = std::isnan(d) ? INFINITY : std::max(diff, d);
     }
     return diff;
@@ -470,19 +472,65 @@ void enqueueCascadedLut(PluginHandle const& h)
     }
 }
 
-void enqueueKnn(
-    IPluginCreatorV3One* creator, int32_t k, int32_t c, int32_t height, int32_t width, bool softMask, bool half)
+//! Masks of the KnnTopkFusion enqueue checks. kZeros: every query row is all zero (every tile is
+//! skipped; values 0 at indices 0..k-1, the output is a weighted sum of S[:, 0..k-1]). kOnes: the
+//! support is all zero, so every dot product is an exact 0 (ties everywhere, every one of them
+//! must beat the running list's initial entry; the output itself is 0).
+enum class KnnMask
 {
+    kBinary,
+    kSoft,
+    kZeros,
+    kOnes,
+};
+
+char const* knnMaskName(KnnMask kind)
+{
+    switch (kind)
+    {
+    case KnnMask::kBinary: return "binary";
+    case KnnMask::kSoft: return "soft";
+    case KnnMask::kZeros: return "all-zero";
+    case KnnMask::kOnes: return "all-one";
+    }
+    return "?";
+}
+
+//! `integer`: features in {-1, 0, 1, 2}, so every dot product is exact on both sides and exact ties
+//! between support positions in different tiles are decided by the tie rule alone (lowest index).
+//! `nonFinite`: batch 1 gets a NaN and an infinity in its features (every top-k value of a query
+//! can then be NaN: the running list must still end with real indices, as the CPU library's does).
+void enqueueKnn(IPluginCreatorV3One* creator, int32_t k, int32_t c, int32_t height, int32_t width, KnnMask maskKind,
+    bool half, bool integer = false, bool nonFinite = false)
+{
+    bool const softMask = maskKind == KnnMask::kSoft;
     int32_t const b = 2;
     int32_t const n = height * width;
     std::mt19937 rng(11 + k + c);
     std::vector<float> features = uniform(static_cast<size_t>(b) * c * n, -1.F, 1.F, rng);
+    if (integer)
+    {
+        for (float& x : features)
+        {
+            x = static_cast<float>(static_cast<int32_t>(rng() % 4) - 1);
+        }
+    }
     std::vector<float> mask(static_cast<size_t>(b) * n);
     for (size_t i = 0; i < mask.size(); ++i)
     {
         // Batch 1 of the binary case has a top half of background: whole query tiles are skipped.
         bool const background = !softMask && i >= static_cast<size_t>(n) && i < static_cast<size_t>(n + n / 2);
         mask[i] = softMask ? uniform(1, 0.F, 1.F, rng)[0] : (background ? 0.F : (rng() % 2 ? 1.F : 0.F));
+        if (maskKind == KnnMask::kZeros || maskKind == KnnMask::kOnes)
+        {
+            mask[i] = maskKind == KnnMask::kOnes ? 1.F : 0.F;
+        }
+    }
+    if (nonFinite)
+    {
+        size_t const batch1 = static_cast<size_t>(c) * n;
+        features[batch1 + static_cast<size_t>(n / 3)] = NAN;
+        features[batch1 + static_cast<size_t>(c - 1) * n + static_cast<size_t>(n - 1)] = INFINITY;
     }
     if (half)
     {
@@ -509,7 +557,9 @@ void enqueueKnn(
     report(ok && diff <= tolerance,
         "KnnTopkFusion enqueue " + std::string(half ? "FP16" : "FP32") + " k=" + std::to_string(k)
             + " C=" + std::to_string(c) + " " + std::to_string(height) + "x" + std::to_string(width)
-            + (softMask ? " soft" : " binary") + " mask vs CPU library (max abs diff " + std::to_string(diff) + ")");
+            + " " + knnMaskName(maskKind) + " mask" + (integer ? " integer features" : "")
+            + (nonFinite ? " with NaN/inf features" : "")
+            + " vs CPU library (max abs diff " + std::to_string(diff) + ")");
     destroy(h.plugin);
 }
 
@@ -691,6 +741,14 @@ int main(int argc, char** argv)
         }
         report(lut.build->configurePlugin(dynamic.data(), 4, &dynamic[4], 1) == 0,
             "CascadedLut3D configurePlugin accepts dynamic dimensions");
+        auto huge = dynamic;
+        for (auto& d : huge)
+        {
+            d.max.d[0] = 65536;
+        }
+        report(lut.build->configurePlugin(huge.data(), 4, &huge[4], 1) != 0
+                   && logger.takeLastError().find("<= 65535") != std::string::npos,
+            "CascadedLut3D configurePlugin rejects a profile with B > 65535 (grid z)");
         report(lut.build->getWorkspaceSize(good.data(), 4, &good[4], 1) == 0, "CascadedLut3D needs no workspace");
         std::vector<PluginTensorDesc> run;
         for (auto const& d : good)
@@ -747,6 +805,16 @@ int main(int argc, char** argv)
         report(knn.build->configurePlugin(tiny.data(), 2, &tiny[2], 1) != 0
                    && logger.takeLastError().find("exceeds the number of positions") != std::string::npos,
             "KnnTopkFusion rejects k > h*w");
+        for (int32_t axis : {0, 1})
+        {
+            auto huge = combo(DataType::kFLOAT, DataType::kFLOAT);
+            huge[0].desc.dims.d[axis] = -1;
+            huge[0].max.d[axis] = 65536;
+            report(knn.build->configurePlugin(huge.data(), 2, &huge[2], 1) != 0
+                       && logger.takeLastError().find("<= 65535") != std::string::npos,
+                std::string("KnnTopkFusion configurePlugin rejects a profile with ") + (axis == 0 ? "B" : "C")
+                    + " > 65535 (grid dimension)");
+        }
         // Workspace is O(B * N * k): for 64x64 positions far below one N x N matrix.
         auto large = std::vector<DynamicPluginTensorDesc>{makeDesc({1, 256, 64, 64}, DataType::kFLOAT),
             makeDesc({1, 1, 64, 64}, DataType::kFLOAT), makeDesc({1, 256, 64, 64}, DataType::kFLOAT)};
@@ -765,10 +833,18 @@ int main(int argc, char** argv)
         {
             for (int32_t kk : {1, 4, 32})
             {
-                enqueueKnn(knnCreator, kk, 24, 13, 11, false, half);
-                enqueueKnn(knnCreator, kk, 24, 13, 11, true, half);
+                enqueueKnn(knnCreator, kk, 24, 13, 11, KnnMask::kBinary, half);
+                enqueueKnn(knnCreator, kk, 24, 13, 11, KnnMask::kSoft, half);
+                enqueueKnn(knnCreator, kk, 24, 13, 11, KnnMask::kZeros, half);
+                enqueueKnn(knnCreator, kk, 24, 13, 11, KnnMask::kOnes, half);
             }
-            enqueueKnn(knnCreator, 8, 64, 32, 32, false, half);
+            enqueueKnn(knnCreator, 8, 64, 32, 32, KnnMask::kBinary, half);
+            for (int32_t kk : {1, 4, 32})
+            {
+                enqueueKnn(knnCreator, kk, 5, 21, 13, KnnMask::kBinary, half, true);
+            }
+            enqueueKnn(knnCreator, 1, 24, 13, 11, KnnMask::kSoft, half, false, true);
+            enqueueKnn(knnCreator, 4, 24, 13, 11, KnnMask::kBinary, half, false, true);
         }
     }
     else

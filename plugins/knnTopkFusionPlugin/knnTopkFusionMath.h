@@ -37,17 +37,26 @@ HARMONY_HD float knnSupport(float x, float m)
 }
 
 //! Candidate order of the top-k: larger value first, equal values -> lower support index first.
+//! NaN ranks above every number (as in torch.sort / torch.topk / torch.max), NaNs among themselves
+//! by index, so the order is total and every candidate beats the reset entry (-inf, INT32_MAX):
+//! the running list always ends up holding k real support indices, whatever the values.
 HARMONY_HD bool knnIsBetter(float value, int32_t index, float otherValue, int32_t otherIndex)
 {
+    bool const isNan = value != value;
+    bool const otherIsNan = otherValue != otherValue;
+    if (isNan || otherIsNan)
+    {
+        return isNan && (!otherIsNan || index < otherIndex);
+    }
     return value > otherValue || (value == otherValue && index < otherIndex);
 }
 
-//! Initial running list of an active query: worse than any real candidate.
+//! Initial running list of an active query: worse than any real candidate (-inf included).
 HARMONY_HD void knnTopkReset(float* values, int32_t* indices, int32_t k)
 {
     for (int32_t r = 0; r < k; ++r)
     {
-        values[r] = -FLT_MAX;
+        values[r] = -INFINITY;
         indices[r] = 0x7FFFFFFF;
     }
 }

@@ -23,6 +23,7 @@ using namespace nvinfer1;
 namespace hc = harmony::contract;
 
 char const* const kName = hc::kKnnTopkFusionName;
+constexpr int64_t kMaxGridDim{65535};
 
 enum InputIndex : int32_t
 {
@@ -118,6 +119,11 @@ int32_t KnnTopkFusionPlugin::configurePlugin(
         checkShapes(in[kFeatures].desc.dims, in[kMask].desc.dims, mK);
         // The smallest profile shape must hold k positions too.
         checkShapes(in[kFeatures].min, in[kMask].min, mK);
+        // B and C become grid dimensions (<= 65535): refuse them when building, not at enqueue.
+        Dims const& max = in[kFeatures].max;
+        HARMONY_PLUGIN_CHECK(max.nbDims != 4 || (max.d[0] <= kMaxGridDim && max.d[1] <= kMaxGridDim),
+            std::string(kName) + ": B and C must be <= " + std::to_string(kMaxGridDim)
+                + " (CUDA grid limit), the profile's maximum features shape is " + dimsToString(max));
         return 0;
     }
     HARMONY_PLUGIN_CATCH("KnnTopkFusion::configurePlugin")

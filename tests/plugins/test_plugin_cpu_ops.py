@@ -60,6 +60,25 @@ def test_cascaded_lut_fp16_io(cpu_ops_dir):
     torch.testing.assert_close(actual, cascaded_lut(*inputs), rtol=0, atol=1e-3)
 
 
+def test_cascaded_lut_nan_inputs_stay_in_bounds(cpu_ops_dir):
+    """A NaN pixel or knot gives NaN where it is used and leaves the other channels untouched.
+
+    Converting NaN to int is undefined on the host (INT32_MIN on x86): the curve lookup used to
+    read a plane far out of bounds and segfault.
+    """
+    from harmony.plugins import cpu
+
+    image, mask, knots, curve = _lut_inputs(1, 6, 7, 3, 4, mask="soft", seed=5)
+    clean = cascaded_lut(image, mask, knots, curve)
+    image[0, 1, 2, 3] = float("nan")
+    knots[0, 2, 4, 1, 1] = float("nan")
+    actual = cpu.cascaded_lut(image, mask, knots, curve)
+    assert torch.isnan(actual[0, 1, 2, 3])
+    assert int(torch.isnan(actual[0, 1]).sum()) == 1  # only the NaN pixel of channel 1
+    assert torch.isnan(actual[0, 2]).any()
+    torch.testing.assert_close(actual[0, 0], clean[0, 0], rtol=0, atol=1e-5)
+
+
 def test_cascaded_lut_rejects_bad_shapes_like_reference(cpu_ops_dir):
     from harmony.plugins import cpu
 
@@ -117,6 +136,41 @@ def test_knn_ties_go_to_lowest_index_across_chunks(cpu_ops_dir, monkeypatch, k, 
         assert torch.equal(indices[batch], ref_indices)
     torch.testing.assert_close(
         cpu.knn_topk_fusion(features, m, k=k), knn_topk_fusion(features, m, k=k), rtol=0, atol=1e-5
+    )
+
+
+@pytest.mark.parametrize("k", [1, 4])
+@pytest.mark.parametrize("mask", ["soft", "binary"])
+def test_knn_non_finite_features_like_reference(cpu_ops_dir, k, mask):
+    """NaN and infinite features (an FP16 overflow upstream) must not leave an unfilled top-k slot.
+
+    NaN dot products rank above every number, as in torch.topk/sort/max; every query's list holds
+    k real support indices, so the gather never reads out of bounds (it used to segfault here, and
+    the same math read far out of bounds on the GPU).
+    """
+    from harmony.plugins import cpu
+
+    features, m = _knn_inputs(2, 3, 7, 9, mask=mask, seed=3, integer=True)
+    features[0, 1, 2, 3] = float("nan")
+    features[0, 0, 5, 5] = 1e30  # dot products overflowing to +-inf
+    features[0, 0, 1, 1] = -1e30
+    features[1, 2, 3, 3] = float("inf")
+    features[1, 0, 6, 8] = -float("inf")
+    values, indices = cpu.knn_topk(features, m, k=k)
+    b, c, h, w = features.shape
+    assert int(indices.min()) >= 0 and int(indices.max()) < h * w
+    for batch, (q, s) in enumerate(
+        knn_reference._query_support(features.reshape(b, c, h * w), m.reshape(b, 1, h * w))
+    ):
+        ref_values, ref_indices = knn_reference._topk_streamed(q, s, k)
+        assert torch.equal(indices[batch], ref_indices)
+        torch.testing.assert_close(values[batch], ref_values, rtol=1e-5, atol=1e-5, equal_nan=True)
+    torch.testing.assert_close(
+        cpu.knn_topk_fusion(features, m, k=k),
+        knn_topk_fusion(features, m, k=k),
+        rtol=0,
+        atol=1e-5,
+        equal_nan=True,
     )
 
 
