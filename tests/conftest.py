@@ -1,8 +1,75 @@
+"""Fixtures shared by the whole suite: seeded generators, random checkpoints, exported graphs.
+
+`exported(arch, target, precision)` exports lazily and caches the file for the whole session,
+so every (arch, target, precision) graph is traced once however many tests use it.
+"""
+
+from pathlib import Path
+
+import onnx
 import pytest
 import torch
+
+from harmony.models import load_checkpoint
+from harmony.models.init import make_random_checkpoint
 
 
 @pytest.fixture
 def rng():
     """A seeded torch generator (seed 0)."""
     return torch.Generator().manual_seed(0)
+
+
+ARCHS = ("aict", "hdnet", "hdnet-lite")
+SEEDS = {"aict": 11, "hdnet": 12, "hdnet-lite": 13}
+
+
+@pytest.fixture(scope="session")
+def export_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("export")
+
+
+@pytest.fixture(scope="session")
+def checkpoints(export_dir) -> dict[str, Path]:
+    """{arch: path} of random non-degenerate checkpoints (official formats)."""
+    return {
+        arch: make_random_checkpoint(arch, SEEDS[arch], export_dir / f"{arch}.pth")
+        for arch in ARCHS
+    }
+
+
+@pytest.fixture(scope="session")
+def models(checkpoints):
+    cache = {}
+
+    def get(arch: str):
+        if arch not in cache:
+            cache[arch] = load_checkpoint(checkpoints[arch])
+        return cache[arch]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def exported(checkpoints, export_dir):
+    """exported(arch, target, precision) -> (path, onnx.ModelProto), exported once, unverified
+    (the tests check parity themselves, at more sizes than the exporter does)."""
+    from harmony.export import onnx_from_checkpoint
+
+    cache = {}
+
+    def get(arch: str, target: str, precision: str):
+        key = (arch, target, precision)
+        if key not in cache:
+            path = export_dir / f"{arch}.{target}.{precision}.onnx"
+            onnx_from_checkpoint(
+                checkpoints[arch],
+                path,
+                target=target,
+                fp16=precision == "fp16",
+                verify=False,
+            )
+            cache[key] = (path, onnx.load(path))
+        return cache[key]
+
+    return get

@@ -23,6 +23,9 @@ PLUGIN_NAMESPACE_ATTR = "plugin_namespace"
 GRAPH_INPUTS = ("image", "mask")
 GRAPH_OUTPUT = "harmonized"
 
+# Node metadata the exporter keeps: the module scopes a node came from (stage attribution).
+NAME_SCOPES_KEY = "pkg.torch.onnx.name_scopes"
+
 
 @dataclass(frozen=True)
 class IntAttribute:

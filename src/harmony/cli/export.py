@@ -1,0 +1,131 @@
+"""`harmony export` / `harmony-export`: checkpoint -> validated ONNX graph."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import click
+
+from harmony.cli.common import format_table, user_errors
+from harmony.contract import CASCADED_LUT, KNN_TOPK_FUSION
+from harmony.errors import HarmonyError
+from harmony.export.graph import DEFAULT_OPSET
+from harmony.models import ARCHS
+
+_NODE_TYPES_SHOWN = 12
+
+
+class _BatchType(click.ParamType):
+    """A positive integer or `dynamic` (-> None)."""
+
+    name = "N|dynamic"
+
+    def convert(self, value, param, ctx):
+        if value is None or value == "dynamic":
+            return None
+        try:
+            batch = int(value)
+        except (TypeError, ValueError):
+            batch = 0
+        if batch < 1:
+            self.fail(f"expected a positive integer or 'dynamic', got {value!r}", param, ctx)
+        return batch
+
+
+@click.command("export")
+@click.argument("checkpoint", type=click.Path(path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Output .onnx [default: next to CHECKPOINT, <stem>.<target>.<precision>.onnx].",
+)
+@click.option(
+    "--arch",
+    type=click.Choice(("auto", *ARCHS)),
+    default="auto",
+    show_default=True,
+    help="Architecture; auto detects it from the checkpoint.",
+)
+@click.option(
+    "--target",
+    type=click.Choice(("trt", "ort")),
+    default="trt",
+    show_default=True,
+    help=f"trt: TensorRT parser ops + {CASCADED_LUT.name}/{KNN_TOPK_FUSION.name} custom "
+    "nodes; ort: standard ONNX ops only.",
+)
+@click.option("--fp16", is_flag=True, help="FP16 weights/compute with FP32 islands.")
+@click.option("--io-fp16", is_flag=True, help="FP16 graph inputs and output (default FP32).")
+@click.option("--opset", type=int, default=DEFAULT_OPSET, show_default=True)
+@click.option(
+    "--batch", type=_BatchType(), default="dynamic", show_default=True, help="N or dynamic."
+)
+@click.option("--force", is_flag=True, help="Overwrite an existing output file.")
+@click.option("--no-verify", is_flag=True, help="Skip the checker/shape-inference/parity checks.")
+@user_errors
+def export_command(
+    checkpoint: Path,
+    output: Path | None,
+    arch: str,
+    target: str,
+    fp16: bool,
+    io_fp16: bool,
+    opset: int,
+    batch: int | None,
+    force: bool,
+    no_verify: bool,
+) -> None:
+    """Export CHECKPOINT (AICT, HDNet, HDNet-lite) to a validated ONNX graph.
+
+    Inputs image [B,3,H,W] and mask [B,1,H,W] in [0,1], output harmonized [B,3,H,W]; B, H, W
+    dynamic. The file is written only after it passed the checks (parity with the PyTorch
+    pipeline: PSNR >= 60 dB in FP32, >= 40 dB in FP16).
+    """
+    from harmony.export import onnx_from_checkpoint
+
+    if io_fp16 and not fp16:
+        raise HarmonyError("--io-fp16 needs --fp16 (an FP32 graph has FP32 inputs and output)")
+    report = onnx_from_checkpoint(
+        checkpoint,
+        output,
+        arch=None if arch == "auto" else arch,
+        target=target,
+        fp16=fp16,
+        io_fp16=io_fp16,
+        opset=opset,
+        batch=batch,
+        force=force,
+        verify=not no_verify,
+    )
+    click.echo(_summary(report))
+
+
+def _summary(report) -> str:
+    rows = [
+        ["arch", report.arch],
+        ["target", report.target],
+        ["precision", f"{report.precision} (I/O {report.io_dtype})"],
+        ["opset", report.opset],
+        ["batch", report.batch],
+        ["file", f"{report.path} ({report.file_bytes / 2**20:.1f} MiB)"],
+        ["nodes", f"{sum(report.node_counts.values())} total"],
+    ]
+    shown = list(report.node_counts.items())
+    rest = sum(count for _, count in shown[_NODE_TYPES_SHOWN:])
+    for op_type, count in shown[:_NODE_TYPES_SHOWN]:
+        rows.append([f"  {op_type}", count])
+    if rest:
+        rows.append([f"  ({len(shown) - _NODE_TYPES_SHOWN} other types)", rest])
+    if report.parity:
+        for result in report.parity:
+            psnr = "inf" if math.isinf(result.psnr_db) else f"{result.psnr_db:.1f}"
+            rows.append([f"parity {result.size}", f"max abs {result.max_abs:.2e}, PSNR {psnr} dB"])
+        rows.append(["parity bound", f"PSNR >= {report.min_psnr_db:.0f} dB: passed"])
+    else:
+        rows.append(["parity", "not verified (--no-verify)"])
+    lines = [f"wrote {report.path}", "", format_table(["", ""], rows)]
+    lines += [f"warning: {warning}" for warning in report.warnings]
+    return "\n".join(lines)

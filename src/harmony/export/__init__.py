@@ -1,0 +1,218 @@
+"""Checkpoint -> validated ONNX graph for TensorRT (custom nodes) or ONNX Runtime (standard ops).
+
+    from harmony.export import onnx_from_checkpoint
+    report = onnx_from_checkpoint("hdnet.pth", target="trt", fp16=True)
+
+The graph is written to a temporary file next to the output, checked (ONNX checker, shape
+inference, parity with the PyTorch pipeline on demo composites) and only then renamed into
+place; a failed check leaves no file.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import onnx
+
+from harmony.errors import HarmonyError
+from harmony.export.graph import DEFAULT_OPSET, GraphOptions, onnx_from_model
+from harmony.export.metadata import export_metadata, set_metadata
+from harmony.export.reference import SplitOrtRunner
+from harmony.export.torch_ops import knn_graph_bytes
+from harmony.export.verify import (
+    DEFAULT_SIZES,
+    MIN_PSNR_DB,
+    Parity,
+    VerificationError,
+    check_graph,
+    check_parity,
+    parity,
+)
+from harmony.files import atomic_output, sha256_file
+from harmony.models import load_checkpoint
+
+# The ORT-target HDNet graph materialises LocalDynamics' float32 N x N similarity (N = H*W/64):
+# 1 GiB at 1024x1024, 4 GiB at 1448x1448, 16 GiB at 2048x2048 per image. ONNX Runtime's peak
+# memory is about 2.5x the matrix (measured, HDNet-lite, ORT 1.32 CPU: peak RSS 3.1 GiB at
+# 1024x1024, 10.1 GiB at 1448x1448), so 2048x2048 would need about 40 GiB. Limit: 4 GiB for the
+# matrix, i.e. N <= 32768, about 2.1 megapixels.
+ORT_KNN_BUDGET_BYTES = 4 << 30
+ORT_KNN_MAX_PIXELS = math.isqrt(ORT_KNN_BUDGET_BYTES // 4) * 64
+ORT_KNN_PEAK_FACTOR = 2.5
+
+
+@dataclass
+class ExportReport:
+    """What `onnx_from_checkpoint` wrote and how it checked out."""
+
+    path: Path
+    arch: str
+    target: str
+    precision: str
+    io_dtype: str
+    opset: int
+    batch: str
+    node_counts: dict[str, int]
+    file_bytes: int
+    parity: list[Parity] = field(default_factory=list)
+    min_psnr_db: float | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def verified(self) -> bool:
+        return bool(self.parity)
+
+
+def default_output_path(checkpoint: str | os.PathLike, target: str, precision: str) -> Path:
+    """`<checkpoint dir>/<checkpoint stem>.<target>.<precision>.onnx`."""
+    checkpoint = Path(checkpoint)
+    return checkpoint.with_name(f"{checkpoint.stem}.{target}.{precision}.onnx")
+
+
+def ort_knn_peak_bytes(height: int, width: int, batch: int = 1) -> int:
+    """Approximate peak memory of the ORT-target HDNet graph's KNN at one input size."""
+    return int(ORT_KNN_PEAK_FACTOR * knn_graph_bytes(height, width, batch))
+
+
+def ort_knn_warning(arch: str, target: str) -> str | None:
+    """The memory warning of ORT-target HDNet graphs (None for other exports)."""
+    if target != "ort" or not arch.startswith("hdnet"):
+        return None
+    side = math.isqrt(ORT_KNN_MAX_PIXELS)
+    gib = 2**30
+    return (
+        "the ORT-target HDNet graph materialises LocalDynamics' N x N similarity (N = H*W/64, "
+        f"float32; ONNX Runtime peaks at about {ORT_KNN_PEAK_FACTOR:g}x the matrix): about "
+        f"{ort_knn_peak_bytes(1024, 1024) / gib:.1f} GiB per image at 1024x1024, "
+        f"{ort_knn_peak_bytes(side, side) / gib:.0f} GiB at {side}x{side}, "
+        f"{ort_knn_peak_bytes(2048, 2048) / gib:.0f} GiB at 2048x2048; keep inputs at or below "
+        f"{ORT_KNN_MAX_PIXELS / 1e6:.1f} megapixels ({side}x{side}) or use --target trt "
+        "(streamed top-k plugin)"
+    )
+
+
+def onnx_from_checkpoint(
+    checkpoint: str | os.PathLike,
+    output: str | os.PathLike | None = None,
+    *,
+    arch: str | None = None,
+    target: str = "trt",
+    fp16: bool = False,
+    io_fp16: bool = False,
+    opset: int = DEFAULT_OPSET,
+    batch: int | None = None,
+    force: bool = False,
+    verify: bool = True,
+    verify_sizes=DEFAULT_SIZES,
+    lut_formulation: str = "separable",
+) -> ExportReport:
+    """Export a checkpoint's harmonization pipeline to a checked ONNX file.
+
+    Args:
+        checkpoint: AICT/HDNet checkpoint (.pth/.pt/.safetensors).
+        output: destination; None (default) writes `default_output_path(...)`.
+        arch: "aict", "hdnet", "hdnet-lite"; None (default) detects it from the checkpoint.
+        target: "trt" (default; custom nodes CascadedLut3D/KnnTopkFusion) or "ort" (standard ops).
+        fp16: float16 weights and compute with float32 islands (default False: float32).
+        io_fp16: float16 graph inputs/outputs (default False: float32).
+        opset: ONNX opset, default 20.
+        batch: fixed batch size; None (default) makes the batch dynamic.
+        force: replace an existing output (default False: refuse).
+        verify: run the checker, shape inference and parity (default True).
+        verify_sizes: (H, W) of the parity inputs, default 512x512 and 375x500.
+        lut_formulation: ORT target's LUT lookup, "separable" (default) or "gridsample".
+    Returns:
+        An `ExportReport`.
+    Raises:
+        HarmonyError: bad options, unreadable checkpoint, wrong arch, existing output without
+            `force`, or a failed verification (`VerificationError`); no file is left behind.
+    """
+    checkpoint = Path(checkpoint)
+    precision = "fp16" if fp16 else "fp32"
+    options = GraphOptions(target, precision, io_fp16, opset, batch, lut_formulation)
+    try:
+        options.validate()
+    except ValueError as exc:
+        raise HarmonyError(str(exc)) from None
+    output = default_output_path(checkpoint, target, precision) if output is None else Path(output)
+    _refuse_existing(output, force)
+    if output.suffix != ".onnx":
+        raise HarmonyError(f"the output must be a .onnx file, got {output}")
+    model = load_checkpoint(checkpoint, arch)
+    io_dtype = "float16" if io_fp16 else "float32"
+    proto = onnx_from_model(model, options)
+    set_metadata(
+        proto,
+        export_metadata(
+            model.arch,
+            sha256_file(checkpoint),
+            target,
+            precision,
+            io_dtype,
+            extra={
+                "opset": opset,
+                "batch": "dynamic" if batch is None else batch,
+                "params": sum(p.numel() for p in model.parameters()),
+            },
+        ),
+    )
+    report = ExportReport(
+        path=output,
+        arch=model.arch,
+        target=target,
+        precision=precision,
+        io_dtype=io_dtype,
+        opset=opset,
+        batch="dynamic" if batch is None else str(batch),
+        node_counts=_node_counts(proto),
+        file_bytes=0,
+    )
+    warning = ort_knn_warning(model.arch, target)
+    if warning:
+        report.warnings.append(warning)
+    if model.checkpoint.metadata.get("random_init"):
+        report.warnings.append("the checkpoint holds RANDOM weights (made by `harmony init`)")
+    with atomic_output(output, force) as tmp:
+        onnx.save_model(proto, tmp)
+        del proto
+        report.file_bytes = os.path.getsize(tmp)
+        if verify:
+            written = check_graph(tmp)
+            report.parity = parity(
+                model, SplitOrtRunner(written), verify_sizes, batch or 1, io_fp16
+            )
+            report.min_psnr_db = MIN_PSNR_DB[precision]
+            check_parity(report.parity, precision)
+    return report
+
+
+def _refuse_existing(output: Path, force: bool) -> None:
+    if output.is_dir():
+        raise HarmonyError(f"{output} is a directory; pass the path of a .onnx file")
+    if output.exists() and not force:
+        raise HarmonyError(f"{output} already exists; pass --force to overwrite it")
+
+
+def _node_counts(proto: onnx.ModelProto) -> dict[str, int]:
+    counts = Counter(
+        f"{node.domain}::{node.op_type}" if node.domain else node.op_type
+        for node in proto.graph.node
+    )
+    return dict(counts.most_common())
+
+
+__all__ = [
+    "ORT_KNN_MAX_PIXELS",
+    "ExportReport",
+    "GraphOptions",
+    "Parity",
+    "VerificationError",
+    "default_output_path",
+    "onnx_from_checkpoint",
+    "onnx_from_model",
+    "ort_knn_peak_bytes",
+]

@@ -1,0 +1,152 @@
+"""Trace the harmonization pipeline of a model into an ONNX graph for one target.
+
+The traced module is `HarmonizationPipeline(model)` (AICT: resize to 256 inside, LUT at full
+resolution; HDNet: pad to multiples of 8 inside, crop back), exported with the dynamo-based
+`torch.onnx.export(..., dynamo=True)` and dynamic batch/height/width.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import warnings
+from dataclasses import dataclass
+
+import onnx
+import torch
+from torch import nn
+
+from harmony.contract import GRAPH_INPUTS, GRAPH_OUTPUT, NAME_SCOPES_KEY
+from harmony.export import custom_nodes
+from harmony.export.precision import PRECISIONS, fp16_copy
+from harmony.export.torch_ops import LUT_FORMULATIONS, TARGETS, export_ops
+from harmony.models.pipeline import HarmonizationPipeline
+
+DEFAULT_OPSET = 20
+MIN_OPSET = 18  # the dynamo exporter's minimum
+MAX_OPSET = 23
+# Size of the example inputs used for tracing (any size works: H and W are dynamic).
+_EXAMPLE_HW = (256, 320)
+_DYNAMIC_EXAMPLE_BATCH = 2
+
+
+@dataclass(frozen=True)
+class GraphOptions:
+    """What to export: target ("trt"/"ort"), precision ("fp32"/"fp16"), float16 I/O, opset,
+    batch (an int for a fixed batch, None for a dynamic one) and, for the ORT target, the LUT
+    formulation ("separable" or "gridsample")."""
+
+    target: str = "trt"
+    precision: str = "fp32"
+    io_fp16: bool = False
+    opset: int = DEFAULT_OPSET
+    batch: int | None = None
+    lut_formulation: str = "separable"
+
+    def validate(self) -> GraphOptions:
+        """Return self, or raise ValueError naming the bad option and the allowed values."""
+        if self.target not in TARGETS:
+            raise ValueError(f"target must be one of {TARGETS}, got {self.target!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if not MIN_OPSET <= self.opset <= MAX_OPSET:
+            raise ValueError(f"opset must be in [{MIN_OPSET}, {MAX_OPSET}], got {self.opset}")
+        if self.batch is not None and self.batch < 1:
+            raise ValueError(f"batch must be a positive integer or dynamic, got {self.batch}")
+        if self.lut_formulation not in LUT_FORMULATIONS:
+            raise ValueError(f"lut_formulation must be one of {LUT_FORMULATIONS}")
+        if self.lut_formulation == "gridsample" and self.opset < 20:
+            raise ValueError("5-D GridSample needs opset >= 20")
+        return self
+
+
+class _IoCast(nn.Module):
+    """Float16 graph inputs/outputs around a float32-interfaced pipeline (--io-fp16)."""
+
+    def __init__(self, pipeline: nn.Module):
+        super().__init__()
+        self.pipeline = pipeline
+
+    def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.pipeline(image.float(), mask.float()).half()
+
+
+def traced_module(model: nn.Module, options: GraphOptions) -> nn.Module:
+    """The module that gets traced: the pipeline around `model` in the requested precision."""
+    if options.precision == "fp16":
+        model = fp16_copy(model)
+    pipeline = HarmonizationPipeline(model).eval()
+    return _IoCast(pipeline) if options.io_fp16 else pipeline
+
+
+def onnx_from_model(model: nn.Module, options: GraphOptions) -> onnx.ModelProto:
+    """Export the harmonization pipeline of an AICT/HDNet `model` to an in-memory ONNX model.
+
+    Inputs `image` [B,3,H,W] and `mask` [B,1,H,W], output `harmonized` [B,3,H,W], float32
+    (float16 with `options.io_fp16`); H and W dynamic, B dynamic unless `options.batch` is set.
+    No metadata is added here (see `harmony.export.metadata`).
+    """
+    options = options.validate()
+    module = traced_module(model, options)
+    batch = _DYNAMIC_EXAMPLE_BATCH if options.batch is None else options.batch
+    io_dtype = torch.float16 if options.io_fp16 else torch.float32
+    generator = torch.Generator().manual_seed(0)
+    image = torch.rand(batch, 3, *_EXAMPLE_HW, generator=generator).to(io_dtype)
+    mask = (torch.rand(batch, 1, *_EXAMPLE_HW, generator=generator) > 0.5).to(io_dtype)
+    height = torch.export.Dim("height", min=2, max=16384)
+    width = torch.export.Dim("width", min=2, max=16384)
+    dims = {2: height, 3: width}
+    if options.batch is None:
+        dims[0] = torch.export.Dim("batch", min=1, max=1024)
+    kwargs = {}
+    if options.target == "trt":
+        kwargs["custom_translation_table"] = custom_nodes.translation_table()
+    with export_ops(options.target, options.lut_formulation), _quiet_exporter():
+        program = torch.onnx.export(
+            module,
+            (image, mask),
+            dynamo=True,
+            input_names=list(GRAPH_INPUTS),
+            output_names=[GRAPH_OUTPUT],
+            opset_version=options.opset,
+            dynamic_shapes={name: dict(dims) for name in GRAPH_INPUTS},
+            optimize=True,
+            verbose=False,
+            **kwargs,
+        )
+    buffer = io.BytesIO()
+    program.save(buffer)
+    proto = onnx.load_from_string(buffer.getvalue())
+    _strip_export_noise(proto)
+    return proto
+
+
+@contextlib.contextmanager
+def _quiet_exporter():
+    """Silence the exporter's progress prints and warnings (errors still raise)."""
+    with (
+        warnings.catch_warnings(),
+        open(os.devnull, "w") as devnull,
+        contextlib.redirect_stdout(devnull),
+    ):
+        warnings.simplefilter("ignore")
+        logger = logging.getLogger("torch.onnx")
+        level = logger.level
+        logger.setLevel(logging.ERROR)
+        try:
+            yield
+        finally:
+            logger.setLevel(level)
+
+
+def _strip_export_noise(proto: onnx.ModelProto) -> None:
+    """Drop the exporter's per-value provenance metadata (large, not part of the contract),
+    keeping each node's module scopes, by which `harmony.profiling.macs` splits MACs by stage."""
+    for value in [*proto.graph.input, *proto.graph.output, *proto.graph.value_info]:
+        del value.metadata_props[:]
+    for node in proto.graph.node:
+        scopes = [p for p in node.metadata_props if p.key == NAME_SCOPES_KEY]
+        del node.metadata_props[:]
+        node.metadata_props.extend(scopes)

@@ -1,0 +1,231 @@
+"""CPU execution of TensorRT-target graphs (with the contract's custom nodes).
+
+Two runners, both executing the exact bytes TensorRT receives, with the custom nodes computed
+by `harmony.ops` (the ground truth):
+
+- `SplitOrtRunner`: the graph is cut at its custom nodes into segments of standard nodes, each
+  run by ONNX Runtime; the custom nodes run in between on the segments' outputs. Fast (ORT
+  kernels for the convolutions and attention): what verification and the tests use.
+- `reference_evaluator(model)`: `onnx.reference.ReferenceEvaluator` with `OpRun`
+  implementations of the custom nodes (`custom_op_runs()`). Pure numpy: slow for big
+  convolutions, useful as an independent second executor on small inputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+from onnx.reference import ReferenceEvaluator
+from onnx.reference.op_run import OpRun
+
+from harmony import ops
+from harmony.contract import CASCADED_LUT, KNN_TOPK_FUSION, ONNX_DOMAIN, OpContract
+from harmony.export.custom_nodes import contract_of, op_attributes
+
+
+def run_custom_node(contract: OpContract, inputs: Sequence[np.ndarray], attributes: dict):
+    """Compute one custom node with `harmony.ops` on numpy arrays; returns a numpy array."""
+    tensors = [torch.from_numpy(np.ascontiguousarray(x)) for x in inputs]
+    with torch.inference_mode():
+        if contract.name == CASCADED_LUT.name:
+            out = ops.cascaded_lut(*tensors)
+        elif contract.name == KNN_TOPK_FUSION.name:
+            out = ops.knn_topk_fusion(*tensors, k=attributes["k"])
+        else:  # pragma: no cover - contract_of only returns known contracts
+            raise ValueError(f"no CPU implementation of {contract.name}")
+    return out.numpy()
+
+
+def _op_run_class(contract: OpContract) -> type[OpRun]:
+    def _run(self, *inputs, **attributes):
+        values = op_attributes(self.onnx_node, contract)
+        return (run_custom_node(contract, inputs, values),)
+
+    # ReferenceEvaluator matches a class to a node by class name and `op_domain`.
+    return type(contract.name, (OpRun,), {"op_domain": ONNX_DOMAIN, "_run": _run})
+
+
+def custom_op_runs() -> list[type[OpRun]]:
+    """`OpRun` classes of both custom nodes for `ReferenceEvaluator(new_ops=...)`."""
+    return [_op_run_class(contract) for contract in (CASCADED_LUT, KNN_TOPK_FUSION)]
+
+
+def reference_evaluator(model: onnx.ModelProto) -> ReferenceEvaluator:
+    """A ReferenceEvaluator of `model` that knows the custom nodes."""
+    return ReferenceEvaluator(model, new_ops=custom_op_runs())
+
+
+@dataclass
+class _Segment:
+    session: ort.InferenceSession
+    inputs: list[str]
+    outputs: list[str]
+
+
+@dataclass
+class _CustomStep:
+    node: onnx.NodeProto
+    contract: OpContract
+    attributes: dict
+
+
+class SplitOrtRunner:
+    """Run a graph whose custom nodes are computed by `harmony.ops` and the rest by ORT.
+
+    Args:
+        model: the ONNX model (as written to disk: this runner does not modify its nodes).
+        providers: ONNX Runtime execution providers, default CPU.
+    """
+
+    def __init__(
+        self, model: onnx.ModelProto, providers: Sequence[str] = ("CPUExecutionProvider",)
+    ):
+        self.input_names = [value.name for value in model.graph.input]
+        self.output_names = [value.name for value in model.graph.output]
+        self._steps = list(_partition(model, list(providers)))
+        # After step i, the values no later step reads are released (bounds peak memory).
+        last_read: dict[str, int] = {}
+        for index, step in enumerate(self._steps):
+            for name in _step_inputs(step):
+                last_read[name] = index
+        self._release = [set() for _ in self._steps]
+        for name, index in last_read.items():
+            if name not in self.output_names:
+                self._release[index].add(name)
+
+    @property
+    def custom_nodes(self) -> list[onnx.NodeProto]:
+        return [step.node for step in self._steps if isinstance(step, _CustomStep)]
+
+    def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """Outputs of the graph (in graph order) for `feeds` {input name: array}."""
+        values = dict(feeds)
+        for index, step in enumerate(self._steps):
+            if isinstance(step, _CustomStep):
+                inputs = [values[name] for name in step.node.input]
+                values[step.node.output[0]] = run_custom_node(
+                    step.contract, inputs, step.attributes
+                )
+            else:
+                results = step.session.run(step.outputs, {n: values[n] for n in step.inputs})
+                values.update(zip(step.outputs, results, strict=True))
+            for name in self._release[index]:
+                values.pop(name, None)
+        return [values[name] for name in self.output_names]
+
+
+def _step_inputs(step) -> list[str]:
+    return list(step.node.input) if isinstance(step, _CustomStep) else list(step.inputs)
+
+
+def _partition(model: onnx.ModelProto, providers: list[str]):
+    """Yield ORT segments and custom steps in execution order."""
+    graph = model.graph
+    if not any(node.domain == ONNX_DOMAIN for node in graph.node):
+        yield _segment(model, list(graph.node), set(), providers)
+        return
+    types = _value_types(model)
+    graph_outputs = {value.name for value in graph.output}
+    last_consumer: dict[str, int] = {}
+    for index, node in enumerate(graph.node):
+        for name in node.input:
+            last_consumer[name] = index
+    pending: list[onnx.NodeProto] = []
+    for index, node in enumerate(graph.node):
+        contract = contract_of(node)
+        if contract is None:
+            pending.append(node)
+            continue
+        if pending:
+            needed = {n for n, last in last_consumer.items() if last >= index} | graph_outputs
+            yield _segment(model, pending, needed, providers, types)
+            pending = []
+        yield _CustomStep(node, contract, op_attributes(node, contract))
+    if pending:
+        yield _segment(model, pending, graph_outputs, providers, types)
+
+
+def _value_types(model: onnx.ModelProto) -> dict[str, int]:
+    """Element type of every named value, after shape inference.
+
+    ONNX shape inference knows nothing of the custom nodes; their outputs take the type of
+    their first input (the contract's single type parameter T) and inference is re-run so the
+    types flow on past them.
+    """
+    model = onnx.ModelProto.FromString(model.SerializeToString())
+    for _ in range(1 + sum(node.domain == ONNX_DOMAIN for node in model.graph.node)):
+        model = onnx.shape_inference.infer_shapes(model, strict_mode=False)
+        types = _known_types(model.graph)
+        added = False
+        for node in model.graph.node:
+            if node.domain != ONNX_DOMAIN or node.input[0] not in types:
+                continue
+            for name in node.output:
+                if name not in types:
+                    model.graph.value_info.append(
+                        onnx.helper.make_tensor_value_info(name, types[node.input[0]], None)
+                    )
+                    added = True
+        if not added:
+            break
+    return types
+
+
+def _known_types(graph: onnx.GraphProto) -> dict[str, int]:
+    types = {}
+    for value in [*graph.input, *graph.output, *graph.value_info]:
+        if value.type.tensor_type.elem_type:
+            types[value.name] = value.type.tensor_type.elem_type
+    for init in graph.initializer:
+        types[init.name] = init.data_type
+    return types
+
+
+def _segment(model, nodes, needed, providers, types=None) -> _Segment:
+    graph = model.graph
+    if types is None:  # the whole graph is one segment
+        sub = model
+        inputs = [value.name for value in graph.input]
+        outputs = [value.name for value in graph.output]
+    else:
+        produced = {name for node in nodes for name in node.output if name}
+        consumed = [name for node in nodes for name in node.input if name]
+        initializers = {init.name: init for init in graph.initializer}
+        inputs = list(
+            dict.fromkeys(n for n in consumed if n not in produced and n not in initializers)
+        )
+        outputs = [
+            name for node in nodes for name in node.output if name in produced and name in needed
+        ]
+        outputs = list(dict.fromkeys(outputs))
+        sub_graph = onnx.helper.make_graph(
+            nodes,
+            f"{graph.name}_segment",
+            [_untyped_shape(name, types) for name in inputs],
+            [_untyped_shape(name, types) for name in outputs],
+            initializer=[initializers[n] for n in dict.fromkeys(consumed) if n in initializers],
+        )
+        opsets = [imp for imp in model.opset_import if imp.domain != ONNX_DOMAIN]
+        sub = onnx.helper.make_model(sub_graph, opset_imports=opsets, ir_version=model.ir_version)
+        sub.functions.extend(model.functions)
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    # Without the arena, memory of a large run (the ORT KNN's N x N matrix) is given back.
+    options.enable_cpu_mem_arena = False
+    session = ort.InferenceSession(sub.SerializeToString(), options, providers=providers)
+    return _Segment(session, inputs, outputs)
+
+
+def _produced_in_order(nodes) -> list[str]:
+    return [name for node in nodes for name in node.output if name]
+
+
+def _untyped_shape(name: str, types: dict[str, int]) -> onnx.ValueInfoProto:
+    if name not in types:
+        raise ValueError(f"cannot split the graph: no element type known for value {name!r}")
+    return onnx.helper.make_tensor_value_info(name, types[name], None)

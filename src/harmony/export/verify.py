@@ -1,0 +1,127 @@
+"""Validation of an exported graph: ONNX checker, shape inference, parity with PyTorch.
+
+Parity runs the graph on demo composites (`harmony.data.demo_composite`) and compares it with
+`harmony.harmonize` (the PyTorch pipeline) in float32: max abs error and PSNR over [0,1]. Graphs
+with custom nodes run through `SplitOrtRunner` (ORT + `harmony.ops`), on the very bytes written.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import onnx
+import torch
+from torch import nn
+
+from harmony import harmonize
+from harmony.contract import GRAPH_INPUTS
+from harmony.data import demo_composite
+from harmony.errors import HarmonyError
+from harmony.export.reference import SplitOrtRunner
+
+MIN_PSNR_DB = {"fp32": 60.0, "fp16": 40.0}
+# One square and one non-square size that is not a multiple of 8 (exercises HDNet's padding).
+DEFAULT_SIZES = ((512, 512), (375, 500))
+
+
+class VerificationError(HarmonyError):
+    """The written graph failed a check; the export is refused and no file is left."""
+
+
+@dataclass(frozen=True)
+class Parity:
+    """Graph vs PyTorch on one input: shape, max abs error and PSNR (dB, inf when identical)."""
+
+    batch: int
+    height: int
+    width: int
+    max_abs: float
+    psnr_db: float
+
+    @property
+    def size(self) -> str:
+        return f"{self.batch}x{self.height}x{self.width}"
+
+
+def check_graph(path: str | os.PathLike) -> onnx.ModelProto:
+    """Run the full ONNX checker and strict shape inference on the file; return the model.
+
+    Raises:
+        VerificationError: the checker or shape inference rejects the graph.
+    """
+    try:
+        onnx.checker.check_model(os.fspath(path), full_check=True)
+        model = onnx.load(os.fspath(path))
+        onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
+        raise VerificationError(f"the exported graph is invalid: {exc}") from exc
+    return model
+
+
+def demo_batch(height: int, width: int, batch: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """`batch` demo composites (seeds 0..batch-1) of one size: image [B,3,H,W], mask [B,1,H,W]."""
+    samples = [demo_composite(height, width, seed=seed)[:2] for seed in range(batch)]
+    return torch.cat([s[0] for s in samples]), torch.cat([s[1] for s in samples])
+
+
+def psnr_db(expected: np.ndarray, actual: np.ndarray) -> float:
+    """PSNR of `actual` against `expected` for a peak of 1.0 (inf when they are equal)."""
+    mse = float(np.mean((expected.astype(np.float64) - actual.astype(np.float64)) ** 2))
+    return math.inf if mse == 0.0 else 10.0 * math.log10(1.0 / mse)
+
+
+def parity(
+    model: nn.Module,
+    runner: SplitOrtRunner,
+    sizes: Sequence[tuple[int, int]] = DEFAULT_SIZES,
+    batch: int = 1,
+    io_fp16: bool = False,
+) -> list[Parity]:
+    """Compare the graph run by `runner` with `harmony.harmonize(model, ...)` at each size."""
+    results = []
+    for height, width in sizes:
+        image, mask = demo_batch(height, width, batch)
+        if io_fp16:  # both sides see the same (float16-representable) input values
+            image, mask = image.half().float(), mask.half().float()
+        expected = harmonize(model, image, mask).numpy()
+        dtype = np.float16 if io_fp16 else np.float32
+        feeds = dict(
+            zip(
+                GRAPH_INPUTS, (image.numpy().astype(dtype), mask.numpy().astype(dtype)), strict=True
+            )
+        )
+        (actual,) = runner.run(feeds)
+        actual = actual.astype(np.float32)
+        if actual.shape != expected.shape:
+            raise VerificationError(
+                f"the graph returned shape {list(actual.shape)} for a {batch}x3x{height}x{width} "
+                f"input; expected {list(expected.shape)}"
+            )
+        results.append(
+            Parity(
+                batch,
+                height,
+                width,
+                float(np.max(np.abs(actual - expected))),
+                psnr_db(expected, actual),
+            )
+        )
+    return results
+
+
+def check_parity(results: Sequence[Parity], precision: str) -> None:
+    """Raise VerificationError (with the figures) if any PSNR is below the precision's bound."""
+    bound = MIN_PSNR_DB[precision]
+    failed = [r for r in results if not r.psnr_db >= bound]
+    if failed:
+        figures = "; ".join(
+            f"{r.size}: max abs {r.max_abs:.3g}, PSNR {r.psnr_db:.1f} dB" for r in failed
+        )
+        raise VerificationError(
+            f"parity check failed ({precision} needs PSNR >= {bound:.0f} dB against the PyTorch "
+            f"pipeline): {figures}"
+        )

@@ -1,0 +1,120 @@
+"""`harmony-export` / `harmony export`: success table, options and user errors."""
+
+from __future__ import annotations
+
+import onnx
+import pytest
+from click.testing import CliRunner
+
+from harmony.cli.main import cli, export_alias
+from harmony.contract import GRAPH_INPUTS
+from harmony.errors import HarmonyError
+from harmony.export import default_output_path, onnx_from_checkpoint
+from harmony.export import verify as verify_module
+from harmony.export.metadata import read_metadata
+
+
+def _leftovers(directory, name):
+    return [p for p in directory.iterdir() if p.name.startswith(f".{name}")]
+
+
+@pytest.fixture
+def cached_trace(exported, monkeypatch):
+    """Skip re-tracing: onnx_from_checkpoint gets the session's HDNet-lite FP32 graphs."""
+    import harmony.export as export_module
+
+    graphs = {target: exported("hdnet-lite", target, "fp32")[1] for target in ("trt", "ort")}
+
+    def traced(model, options):
+        assert options.precision == "fp32"
+        proto = onnx.ModelProto()
+        proto.CopyFrom(graphs[options.target])
+        return proto
+
+    monkeypatch.setattr(export_module, "onnx_from_model", traced)
+
+
+def test_cli_exports_a_verified_fp16_graph_with_fixed_batch(checkpoints, tmp_path):
+    output = tmp_path / "lite.onnx"
+    args = [str(checkpoints["hdnet-lite"]), "-o", str(output), "--target", "ort", "--fp16"]
+    args += ["--io-fp16", "--batch", "2"]
+    result = CliRunner().invoke(export_alias, args)
+    assert result.exit_code == 0, result.output
+    for expected in ("hdnet-lite", "ort", "fp16", "opset", "parity 2x512x512", "PSNR", "MiB"):
+        assert expected in result.output
+    assert "N x N similarity" in result.output  # the ORT KNN memory warning
+    model = onnx.load(output)
+    for value in model.graph.input:
+        assert value.type.tensor_type.elem_type == onnx.TensorProto.FLOAT16
+        assert value.type.tensor_type.shape.dim[0].dim_value == 2
+    assert [v.name for v in model.graph.input] == list(GRAPH_INPUTS)
+    assert read_metadata(model)["io_dtype"] == "float16"
+    assert _leftovers(tmp_path, output.name) == []
+
+
+def test_default_output_name_and_no_overwrite(checkpoints, tmp_path, cached_trace):
+    source = checkpoints["hdnet-lite"]
+    checkpoint = tmp_path / source.name
+    checkpoint.write_bytes(source.read_bytes())
+    output = default_output_path(checkpoint, "trt", "fp32")
+    assert output == tmp_path / "hdnet-lite.trt.fp32.onnx"
+    output.write_bytes(b"precious")
+    result = CliRunner().invoke(cli, ["export", str(checkpoint), "--no-verify"])
+    assert result.exit_code == 1
+    assert "already exists" in result.output and "--force" in result.output
+    assert "Traceback" not in result.output
+    assert output.read_bytes() == b"precious"
+    result = CliRunner().invoke(cli, ["export", str(checkpoint), "--no-verify", "--force"])
+    assert result.exit_code == 0, result.output
+    assert "not verified" in result.output
+    assert onnx.load(output).graph.node
+    assert _leftovers(tmp_path, output.name) == []
+
+
+def test_corrupt_checkpoint_is_a_user_error(tmp_path):
+    checkpoint = tmp_path / "broken.pth"
+    checkpoint.write_bytes(b"\x80\x02 not a checkpoint")
+    output = tmp_path / "out.onnx"
+    result = CliRunner().invoke(export_alias, [str(checkpoint), "-o", str(output)])
+    assert result.exit_code == 1
+    assert "error:" in result.output and "broken.pth" in result.output
+    assert "Traceback" not in result.output
+    assert list(tmp_path.iterdir()) == [checkpoint]
+
+
+def test_wrong_arch_is_a_user_error(checkpoints, tmp_path):
+    output = tmp_path / "out.onnx"
+    args = [str(checkpoints["hdnet-lite"]), "-o", str(output), "--arch", "aict"]
+    result = CliRunner().invoke(export_alias, args)
+    assert result.exit_code == 1
+    assert "--arch aict" in result.output and "hdnet-lite" in result.output
+    assert not output.exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--batch", "0"], "positive integer"),
+        (["--opset", "12"], "opset"),
+        (["--io-fp16"], "--io-fp16 needs --fp16"),
+        (["--target", "tensorrt"], "tensorrt"),
+    ],
+)
+def test_bad_options(checkpoints, tmp_path, args, message):
+    output = tmp_path / "out.onnx"
+    result = CliRunner().invoke(
+        export_alias, [str(checkpoints["hdnet-lite"]), "-o", str(output), *args]
+    )
+    assert result.exit_code != 0
+    assert message in result.output
+    assert not output.exists()
+
+
+def test_failed_parity_leaves_no_file(checkpoints, tmp_path, monkeypatch, cached_trace):
+    monkeypatch.setitem(verify_module.MIN_PSNR_DB, "fp32", 1000.0)
+    output = tmp_path / "out.onnx"
+    with pytest.raises(HarmonyError, match=r"parity check failed.*PSNR"):
+        onnx_from_checkpoint(
+            checkpoints["hdnet-lite"], output, target="ort", verify_sizes=[(40, 56)]
+        )
+    assert list(tmp_path.iterdir()) == []
