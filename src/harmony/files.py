@@ -7,6 +7,7 @@ one; an existing destination is only replaced with `force`.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import secrets
 from collections.abc import Iterator
@@ -55,3 +56,26 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes, force: bool = False
         handle.flush()
         os.fsync(handle.fileno())
     return Path(path)
+
+
+CACHE_DIR_ENV = "HARMONY_CACHE_DIR"
+
+
+def cache_dir(kind: str) -> Path:
+    """`$HARMONY_CACHE_DIR/<kind>`, default `$XDG_CACHE_HOME/harmony/<kind>` or
+    `~/.cache/harmony/<kind>`; created if missing."""
+    root = os.environ.get(CACHE_DIR_ENV)
+    if not root:
+        root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "harmony"
+    path = Path(root) / kind
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

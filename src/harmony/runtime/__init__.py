@@ -1,0 +1,1 @@
+"""Backends behind one runner interface, and TensorRT engine building."""

@@ -1,0 +1,243 @@
+"""`TrtRunner`: run an engine built by `harmony build` (after Polygraphy's TrtRunner).
+
+Activation refuses an engine whose manifest does not match this machine (TensorRT version, GPU,
+plugin library) before TensorRT sees it, loads the plugin library into the runtime's registry,
+deserializes the engine and creates one execution context. `infer` binds torch CUDA tensors
+directly (no host copies) and enqueues on torch's current stream.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import torch
+
+from harmony.contract import GRAPH_INPUTS, GRAPH_OUTPUT
+from harmony.errors import HarmonyError
+from harmony.runtime.base import Availability, Runner
+from harmony.runtime.manifest import EngineManifest, check_manifest, read_manifest
+from harmony.runtime.trt_env import (
+    TrtEnvironment,
+    current_environment,
+    import_tensorrt,
+    load_plugin_library,
+    plugin_library,
+)
+
+# TensorRT I/O data types the runner binds, by trt.DataType member name.
+_TORCH_DTYPES = {"FLOAT": torch.float32, "HALF": torch.float16, "BF16": torch.bfloat16}
+
+
+def verified_manifest(
+    engine_path: str | os.PathLike,
+    engine_bytes: bytes | None = None,
+    environment: TrtEnvironment | None = None,
+) -> EngineManifest:
+    """The manifest of `engine_path`, checked against `environment` and the engine's bytes.
+
+    `engine_bytes` defaults to the file's content; `environment` to `current_environment(...)`.
+
+    Raises:
+        HarmonyError: the manifest is missing or corrupt, the engine file is not the one it
+        describes, or TensorRT/GPU/plugin library differ (the message names each difference
+        and gives the `harmony build` command that rebuilds the engine).
+    """
+    manifest = read_manifest(engine_path)
+    if engine_bytes is None:
+        engine_bytes = Path(engine_path).read_bytes()
+    if hashlib.sha256(engine_bytes).hexdigest() != manifest.engine_sha256:
+        raise HarmonyError(
+            f"the engine {engine_path} is not the one its manifest describes (SHA-256 differs: "
+            "replaced or truncated); rebuild it with:\n  "
+            f"{manifest.rebuild_command(engine_path)}"
+        )
+    if environment is None:
+        environment = current_environment(with_plugins=manifest.plugins is not None)
+    check_manifest(manifest, environment, engine_path)
+    return manifest
+
+
+class TrtRunner(Runner):
+    """Runs a TensorRT engine file on a CUDA device.
+
+    Args:
+        engine_path: an engine written by `harmony build` (its manifest next to it).
+        name: runner name; default "trt:<engine file name>".
+        device: "cuda" or "cuda:N" (default "cuda").
+        precision: label for reports; default the manifest's precision.
+    """
+
+    backend = "trt"
+
+    def __init__(
+        self,
+        engine_path: str | os.PathLike,
+        name: str | None = None,
+        device: str = "cuda",
+        precision: str | None = None,
+    ):
+        self.engine_path = Path(engine_path)
+        if precision is None:
+            _check_exists(self.engine_path)
+            precision = read_manifest(self.engine_path).precision
+        super().__init__(name or f"trt:{self.engine_path.name}", device, precision)
+        self.manifest: EngineManifest | None = None
+        self._runtime = None
+        self._engine = None
+        self._context = None
+        self._engine_size = 0
+        self._io_bytes = 0
+        self._dtypes: dict[str, torch.dtype] = {}
+        self._device = torch.device(device)
+        self._stream = None
+
+    @classmethod
+    def availability(cls, device: str) -> Availability:
+        """ok only for a CUDA device with TensorRT importable and torch seeing a GPU."""
+        if not device.startswith("cuda"):
+            return Availability(False, f"TensorRT runs on CUDA devices only, not on '{device}'")
+        try:
+            import_tensorrt()
+        except HarmonyError as exc:
+            return Availability(False, str(exc))
+        if not torch.cuda.is_available():
+            return Availability(
+                False, "no CUDA device: torch.cuda.is_available() is False (TensorRT needs one)"
+            )
+        return Availability(True)
+
+    def activate_impl(self) -> None:
+        trt = import_tensorrt()
+        _check_exists(self.engine_path)
+        engine_bytes = self.engine_path.read_bytes()
+        with torch.cuda.device(self._device):
+            manifest = verified_manifest(self.engine_path, engine_bytes)
+            rebuild = manifest.rebuild_command(self.engine_path)
+            runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
+            if manifest.plugins is not None:
+                # A non-version-compatible engine does not carry its plugins: load the library
+                # (already checked against the manifest's SHA-256) before deserializing.
+                load_plugin_library(runtime.get_plugin_registry(), plugin_library().path)
+            engine = runtime.deserialize_cuda_engine(engine_bytes)
+            if engine is None:
+                raise HarmonyError(
+                    f"TensorRT could not deserialize {self.engine_path} (see the TensorRT log "
+                    f"above); rebuild it with:\n  {rebuild}"
+                )
+            modes = {}
+            for index in range(engine.num_io_tensors):
+                tensor = engine.get_tensor_name(index)
+                modes[tensor] = engine.get_tensor_mode(tensor)
+            expected = {name: trt.TensorIOMode.INPUT for name in GRAPH_INPUTS}
+            expected[GRAPH_OUTPUT] = trt.TensorIOMode.OUTPUT
+            if modes != expected:
+                raise HarmonyError(
+                    f"{self.engine_path} has I/O tensors {sorted(modes)}; expected inputs "
+                    f"{list(GRAPH_INPUTS)} and output '{GRAPH_OUTPUT}'. Rebuild it from a graph "
+                    f"written by harmony export:\n  {rebuild}"
+                )
+            dtypes = {}
+            for tensor in modes:
+                trt_dtype = engine.get_tensor_dtype(tensor)
+                matches = [
+                    dtype
+                    for key, dtype in _TORCH_DTYPES.items()
+                    if getattr(trt.DataType, key, None) == trt_dtype
+                ]
+                if not matches:
+                    raise HarmonyError(
+                        f"{self.engine_path}: tensor {tensor} has type {trt_dtype}; the runner "
+                        f"binds only {', '.join(_TORCH_DTYPES)} inputs and outputs"
+                    )
+                dtypes[tensor] = matches[0]
+            context = engine.create_execution_context()
+            if context is None:
+                raise HarmonyError(
+                    f"TensorRT could not create an execution context for {self.engine_path} "
+                    "(out of GPU memory?); free GPU memory or use a smaller --res profile"
+                )
+        self.manifest = manifest
+        self._runtime, self._engine, self._context = runtime, engine, context
+        # Our own stream: enqueueV3 on the legacy default stream costs extra synchronization.
+        self._stream = torch.cuda.Stream(self._device)
+        self._engine_size = len(engine_bytes)
+        self._dtypes = dtypes
+
+    def infer_impl(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        assert self.manifest is not None and self._context is not None
+        profile = self.manifest.profiles[0]
+        batch, _, height, width = image.shape
+        if not profile.contains(batch, height, width):
+            raise HarmonyError(
+                f"input batch {batch}, {height}x{width} is outside the profile of "
+                f"{self.engine_path} ({profile.describe()}); build an engine that covers it, "
+                f"e.g. harmony build {self.manifest.onnx_path} -o {self.engine_path} "
+                f"--res {height}x{width} --batch {batch} --force"
+            )
+        context = self._context
+        bound = []  # keep the converted inputs alive until the work is enqueued
+        with torch.cuda.device(self._device):
+            for name, tensor in zip(GRAPH_INPUTS, (image, mask), strict=True):
+                tensor = tensor.to(device=self._device, dtype=self._dtypes[name]).contiguous()
+                if not context.set_input_shape(name, tuple(tensor.shape)):
+                    raise HarmonyError(
+                        f"TensorRT rejected the {name} shape {list(tensor.shape)} for "
+                        f"{self.engine_path} ({profile.describe()})"
+                    )
+                _bind(context, name, tensor)
+                bound.append(tensor)
+            shape = tuple(context.get_tensor_shape(GRAPH_OUTPUT))
+            output = torch.empty(shape, dtype=self._dtypes[GRAPH_OUTPUT], device=self._device)
+            _bind(context, GRAPH_OUTPUT, output)
+            io_bytes = sum(t.numel() * t.element_size() for t in (*bound, output))
+            self._io_bytes = max(self._io_bytes, io_bytes)
+            # Inputs were written and the output allocated on the caller's stream: run after
+            # them, and make the caller's stream wait for the result. Blocks freed afterwards
+            # are only reused by work ordered after ours.
+            current = torch.cuda.current_stream(self._device)
+            self._stream.wait_stream(current)
+            if not context.execute_async_v3(self._stream.cuda_stream):
+                raise RuntimeError(
+                    f"TensorRT execute_async_v3 failed for {self.engine_path}; see the TensorRT log"
+                )
+            current.wait_stream(self._stream)
+        return output if output.dtype == torch.float32 else output.float()
+
+    def synchronize(self) -> None:
+        """Wait for the work queued on the runner's device."""
+        if self.is_active:
+            torch.cuda.synchronize(self._device)
+
+    def memory_bytes(self) -> int | None:
+        """Activation memory of the context (device_memory_size_v2, TensorRT >= 10.1), the
+        engine's size as a stand-in for its weights, and the largest I/O bound so far; None while
+        inactive."""
+        if self._engine is None:
+            return None
+        size = getattr(self._engine, "device_memory_size_v2", None)
+        if size is None:  # TensorRT 10.0
+            size = self._engine.device_memory_size
+        return int(size) + self._engine_size + self._io_bytes
+
+    def deactivate_impl(self) -> None:
+        # Context before engine before runtime: each depends on the next.
+        self._context = None
+        self._engine = None
+        self._runtime = None
+        self._stream = None
+        self.manifest = None
+
+
+def _check_exists(engine_path: Path) -> None:
+    if not engine_path.is_file():
+        raise HarmonyError(
+            f"engine {engine_path} does not exist; build it with "
+            f"`harmony build MODEL.onnx -o {engine_path}`"
+        )
+
+
+def _bind(context, name: str, tensor: torch.Tensor) -> None:
+    if not context.set_tensor_address(name, tensor.data_ptr()):
+        raise RuntimeError(f"TensorRT set_tensor_address failed for tensor '{name}'")

@@ -1,0 +1,165 @@
+"""The engine manifest: round trip, and a precise message for every kind of mismatch."""
+
+import dataclasses
+import json
+import shlex
+
+import pytest
+
+from harmony.errors import HarmonyError
+from harmony.runtime.manifest import (
+    check_manifest,
+    manifest_mismatches,
+    manifest_path,
+    read_manifest,
+)
+from harmony.runtime.trt_env import GpuIdentity, TrtEnvironment
+from tests.runtime.fakes import ENVIRONMENT, GPU, make_manifest
+
+
+def test_round_trip_through_the_file(tmp_path):
+    engine = tmp_path / "aict.engine"
+    manifest = make_manifest(workspace_bytes=1 << 30, builder_flags=("FP16",))
+    written = manifest.write(engine)
+    assert written == manifest_path(engine) == tmp_path / "aict.engine.json"
+    data = json.loads(written.read_text())
+    assert data["schema"] == "harmony-engine-manifest/1"
+    assert data["gpu"] == {"name": GPU.name, "compute_capability": "9.0"}
+    assert data["plugins"]["versions"] == {"CascadedLut3D": "1"}
+    assert data["profiles"][0]["max"] == {"image": [1, 3, 2048, 2048], "mask": [1, 1, 2048, 2048]}
+    assert read_manifest(engine) == manifest
+    no_plugins = make_manifest(plugins=None)
+    no_plugins.write(engine, force=True)
+    assert read_manifest(engine) == no_plugins
+    with pytest.raises(HarmonyError, match="--force"):
+        manifest.write(engine)
+
+
+def test_matching_environment_passes():
+    check_manifest(make_manifest(), ENVIRONMENT, "x.engine")
+    assert manifest_mismatches(make_manifest(), ENVIRONMENT) == []
+
+
+@pytest.mark.parametrize(
+    ("environment", "what", "expected", "found"),
+    [
+        (
+            dataclasses.replace(ENVIRONMENT, tensorrt_version="10.14.1.48"),
+            "TensorRT version",
+            "10.13.0.35",
+            "10.14.1.48",
+        ),
+        (
+            dataclasses.replace(ENVIRONMENT, gpu=GpuIdentity(GPU.name, "8.9")),
+            "GPU compute capability",
+            "9.0",
+            "8.9",
+        ),
+        (
+            dataclasses.replace(ENVIRONMENT, gpu=GpuIdentity("NVIDIA H200", "9.0")),
+            "GPU name",
+            GPU.name,
+            "NVIDIA H200",
+        ),
+        (
+            dataclasses.replace(ENVIRONMENT, plugin_sha256="b" * 64),
+            "plugin library SHA-256",
+            "a" * 64,
+            "b" * 64,
+        ),
+        (
+            dataclasses.replace(ENVIRONMENT, plugin_sha256=None),
+            "plugin library SHA-256",
+            "a" * 64,
+            "(not built)",
+        ),
+        (
+            dataclasses.replace(ENVIRONMENT, plugin_versions=(("CascadedLut3D", "2"),)),
+            "plugin CascadedLut3D version",
+            "1",
+            "2",
+        ),
+        (
+            dataclasses.replace(ENVIRONMENT, plugin_namespace="other"),
+            "plugin namespace",
+            "harmony",
+            "other",
+        ),
+    ],
+)
+def test_each_mismatch_names_what_differs_and_how_to_rebuild(
+    tmp_path, environment, what, expected, found
+):
+    engine = tmp_path / "aict.engine"
+    with pytest.raises(HarmonyError) as info:
+        check_manifest(make_manifest(), environment, engine)
+    message = str(info.value)
+    assert f"  {what}: engine built with {expected}, found {found}\n" in message
+    assert message.count("engine built with") == 1
+    command = message.split("Rebuild it on this machine with:\n  ")[1]
+    assert shlex.split(command) == [
+        "harmony",
+        "build",
+        "/models/my aict.onnx",
+        "-o",
+        str(engine),
+        "--min-shapes",
+        "image:1x3x1024x1024,mask:1x1x1024x1024",
+        "--opt-shapes",
+        "image:1x3x1024x1024,mask:1x1x1024x1024",
+        "--max-shapes",
+        "image:1x3x2048x2048,mask:1x1x2048x2048",
+        "--force",
+    ]
+
+
+def test_all_mismatches_are_listed_together():
+    environment = TrtEnvironment("11.0.0.1", GpuIdentity("RTX 4090", "8.9"), "b" * 64)
+    found = [what for what, _, _ in manifest_mismatches(make_manifest(), environment)]
+    assert found == [
+        "TensorRT version",
+        "GPU compute capability",
+        "GPU name",
+        "plugin library SHA-256",
+    ]
+
+
+def test_engine_without_plugins_ignores_the_plugin_library():
+    environment = dataclasses.replace(ENVIRONMENT, plugin_sha256=None)
+    check_manifest(make_manifest(plugins=None), environment, "hdnet.engine")
+
+
+def test_missing_manifest_is_a_clear_error(tmp_path):
+    with pytest.raises(HarmonyError, match=r"has no manifest: expected .*aict\.engine\.json"):
+        read_manifest(tmp_path / "aict.engine")
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        ("{not json", "corrupt"),
+        ('{"schema": "harmony-engine-manifest/1"}', r"missing key '\w+'"),
+        ('{"schema": "harmony-engine-manifest/9"}', "unsupported schema"),
+        ("[]", "corrupt"),
+    ],
+)
+def test_corrupt_manifest_is_a_clear_error(tmp_path, content, problem):
+    engine = tmp_path / "aict.engine"
+    manifest_path(engine).write_text(content)
+    with pytest.raises(HarmonyError, match=problem) as info:
+        read_manifest(engine)
+    assert "harmony build" in str(info.value)
+
+
+def test_wrongly_typed_fields_are_corrupt(tmp_path):
+    engine = tmp_path / "aict.engine"
+    data = make_manifest().to_dict()
+    data["gpu"]["compute_capability"] = 9.0
+    manifest_path(engine).write_text(json.dumps(data))
+    with pytest.raises(HarmonyError, match=r"corrupt .*expected a string, got 9\.0"):
+        read_manifest(engine)
+    data = make_manifest().to_dict()
+    data["profiles"] = []
+    manifest_path(engine).write_text(json.dumps(data))
+    with pytest.raises(HarmonyError, match="no optimization profile"):
+        read_manifest(engine)

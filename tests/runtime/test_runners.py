@@ -1,0 +1,79 @@
+import pytest
+import torch
+
+from harmony.errors import HarmonyError
+from harmony.models import build_model, harmonize, randomize_
+from harmony.runtime.factory import backend_for
+from harmony.runtime.torch_runner import TorchRunner
+from tests.helpers import blob_mask
+
+
+@pytest.fixture(scope="module")
+def lite():
+    return randomize_(build_model("hdnet-lite"), seed=6).eval()
+
+
+def test_torch_runner_lifecycle_and_parity(lite, rng):
+    image = torch.rand(2, 3, 40, 48, generator=rng)
+    mask = blob_mask(40, 48, batch=2)
+    runner = TorchRunner(lite)
+    with pytest.raises(HarmonyError, match="not active"):
+        runner.infer(image, mask)
+    with runner:
+        assert torch.equal(runner.infer(image, mask), harmonize(lite, image, mask))
+        with pytest.raises(HarmonyError, match="mask must be"):
+            runner.infer(image, mask[:, :, :-1])
+        with pytest.raises(HarmonyError, match=r"values must lie in \[0,1\]"):
+            runner.infer(image * 2, mask)
+    assert not runner.is_active
+
+
+def test_torch_fp16_needs_cuda(lite):
+    with pytest.raises(HarmonyError, match="needs --device cuda"):
+        TorchRunner(lite, device="cpu", precision="fp16")
+
+
+def test_unavailable_backend_refuses_to_activate_with_its_reason(lite):
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is present: the cuda torch runner is available")
+    with pytest.raises(HarmonyError, match="no CUDA device"):
+        TorchRunner(lite, device="cuda").activate()
+
+
+@pytest.mark.parametrize(
+    ("name", "backend", "expected"),
+    [
+        ("a.pth", None, "torch"),
+        ("a.safetensors", None, "torch"),
+        ("a.onnx", None, "ort"),
+        ("a.engine", "trt", "trt"),
+    ],
+)
+def test_backend_from_suffix(name, backend, expected):
+    assert backend_for(name, backend) == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "backend", "message"),
+    [
+        ("a.txt", None, "cannot tell what"),
+        ("a.pth", "ort", "harmony-export MODEL --target ort"),
+        ("a.onnx", "trt", "harmony build MODEL.onnx"),
+    ],
+)
+def test_backend_mismatch_says_how_to_convert(name, backend, message):
+    with pytest.raises(HarmonyError, match=message):
+        backend_for(name, backend)
+
+
+def test_trt_runner_is_unavailable_without_tensorrt(tmp_path):
+    pytest.importorskip("harmony.runtime.trt_runner")
+    from harmony.runtime.trt_runner import TrtRunner
+
+    available = TrtRunner.availability("cuda")
+    try:
+        import tensorrt  # noqa: F401
+    except ImportError:
+        assert not available.ok and "TensorRT" in available.reason
+    else:
+        pytest.skip("TensorRT is installed here")
