@@ -3,12 +3,13 @@
 Each configuration runs in its own subprocess (so its peak RSS is its own) on a demo composite:
 - `ours`: `harmony.harmonize` (LocalDynamics streamed, no N x N matrix);
 - `official-algorithm`: the same network with LocalDynamics computed as the official code does
-  it (the full N x N similarity matrix, then top-k);
+  it (the full N x N similarity matrix, then the row maximum, as `topk(k=1)`);
 - `official-code`: the official HDNet module itself, when `HARMONY_OFFICIAL_HDNET` points at a
   checkout of the official repository (tests/models/official.py imports it).
 Writes `<out>.json` and `<out>.md`. Timings are single runs after one warm-up at 256x256.
 
-    python benchmarks/pytorch_highres.py --out benchmarks/results/pytorch_highres
+    PYTHONPATH=. HARMONY_OFFICIAL_HDNET=<checkout> python benchmarks/pytorch_highres.py \
+        --out benchmarks/results/pytorch_highres
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ import sys
 import time
 from pathlib import Path
 
+from harmony.profiling.bench import cpu_name
+from harmony.profiling.memory import peak_rss_mb
+
 DEFAULT_CONFIGS = [
     ("hdnet-lite", 1024, "ours"),
     ("hdnet-lite", 1024, "official-algorithm"),
@@ -32,14 +36,6 @@ DEFAULT_CONFIGS = [
     ("hdnet", 1024, "official-code"),
     ("hdnet", 2048, "ours"),
 ]
-
-
-def peak_rss_mb() -> float:
-    """Peak resident set size of this process (VmHWM), MiB."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("VmHWM not found in /proc/self/status")
 
 
 def run_child(arch: str, res: int, variant: str) -> dict:
@@ -107,11 +103,13 @@ def main() -> None:
         print(json.dumps(record), flush=True)
         records.append(record)
     environment = {
-        "device": f"CPU: {platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        "device": f"CPU: {cpu_name()}, {os.cpu_count()} cores, no GPU",
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "python": platform.python_version(),
-        "command": "python benchmarks/pytorch_highres.py --out " + args.out,
+        "load_average_at_start": " / ".join(f"{x:.2f}" for x in os.getloadavg()),
+        "command": "PYTHONPATH=. HARMONY_OFFICIAL_HDNET=<checkout> "
+        "python benchmarks/pytorch_highres.py --out " + args.out,
     }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,5 @@
-"""The main job on the embedded default: demo data, demo checkpoints, one harmonization each.
+"""The main job on the embedded default: demo data, demo checkpoints, one harmonization each,
+their export to validated ONNX graphs, and a benchmark of those graphs in ONNX Runtime.
 
 Everything is made locally (photographs from the scikit-image wheel, random non-degenerate
 weights), so it runs on a machine with no GPU, no TensorRT and no network.
@@ -6,14 +7,12 @@ weights), so it runs on a machine with no GPU, no TensorRT and no network.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
 from harmony.data import make_demo_dataset, read_image, read_mask, write_image
+from harmony.export.verify import psnr_db
 from harmony.models import ARCHS, harmonize, load_checkpoint
 from harmony.models.init import make_random_checkpoint
 
@@ -34,12 +33,6 @@ class DemoResult:
     seconds: float
     psnr_composite: float  # composite vs real image
     psnr_output: float  # harmonized vs real image (random weights: not a quality figure)
-
-
-def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    """Peak signal-to-noise ratio in dB of two tensors in [0,1]; inf when equal."""
-    mse = float(torch.mean((a.double() - b.double()) ** 2))
-    return math.inf if mse == 0 else 10.0 * math.log10(1.0 / mse)
 
 
 def run_demo(out_dir: Path, force: bool = False) -> list[DemoResult]:
@@ -72,8 +65,33 @@ def run_demo(out_dir: Path, force: bool = False) -> list[DemoResult]:
                 height=int(image.shape[-2]),
                 width=int(image.shape[-1]),
                 seconds=seconds,
-                psnr_composite=psnr(image, real),
-                psnr_output=psnr(output, real),
+                psnr_composite=psnr_db(real.numpy(), image.numpy()),
+                psnr_output=psnr_db(real.numpy(), output.numpy()),
             )
         )
     return results
+
+
+BENCH_RESOLUTION = (1024, 1024)
+
+
+def export_demo_graphs(checkpoints: list[Path], out_dir: Path, force: bool = False) -> list:
+    """Export each checkpoint to a verified ORT-target FP32 graph in `out_dir`; the reports."""
+    from harmony.export import onnx_from_checkpoint
+
+    return [
+        onnx_from_checkpoint(
+            checkpoint, out_dir / f"{checkpoint.stem}.ort.fp32.onnx", target="ort", force=force
+        )
+        for checkpoint in checkpoints
+    ]
+
+
+def bench_demo_graphs(graphs: list[Path], iterations: int = 3) -> list[dict]:
+    """harmony-bench's records for `graphs` in ONNX Runtime on the CPU at 1024x1024."""
+    from harmony.profiling.bench import run_configs
+    from harmony.profiling.plan import model_entry, plan_configs
+
+    entries = [model_entry(graph) for graph in graphs]
+    configs = plan_configs(entries, ["ort"], ["fp32"], [BENCH_RESOLUTION], 1, 1, iterations)
+    return run_configs(configs)

@@ -1,7 +1,7 @@
 import pytest
 from click.testing import CliRunner
 
-from harmony.cli.main import bench_alias, cli, export_alias, run_alias
+from harmony.cli.main import cli
 
 
 @pytest.fixture
@@ -35,20 +35,17 @@ def test_user_errors_exit_1_without_traceback(runner, tmp_path):
     assert existing.read_text() == "keep me"
 
 
-@pytest.mark.parametrize("command", [export_alias, bench_alias, run_alias])
-def test_unimplemented_commands_say_so_and_fail(runner, command):
-    result = runner.invoke(command, ["anything"])
-    assert result.exit_code == 1
-    assert "not implemented yet" in result.output
-
-
-def test_demo_runs_every_architecture_and_refuses_to_overwrite(runner, tmp_path):
+def test_demo_runs_every_architecture_and_refuses_to_overwrite(runner, tmp_path, monkeypatch):
+    monkeypatch.setattr("harmony.quickstart.BENCH_RESOLUTION", (128, 128))  # the job's own: 1024
     out = tmp_path / "demo"
     result = runner.invoke(cli, ["demo", "--out", str(out)])
     assert result.exit_code == 0, result.output
     for arch in ("aict", "hdnet", "hdnet-lite"):
         assert (out / "harmonized" / f"{arch}.png").is_file()
         assert (out / "checkpoints" / f"{arch}.pth").is_file()
+        assert (out / "onnx" / f"{arch}.ort.fp32.onnx").is_file()
+    assert result.output.count("128x128") == 3  # one benchmark row per architecture
+    assert "skipped" not in result.output
     assert "RANDOM weights" in result.output
     again = runner.invoke(cli, ["demo", "--out", str(out)])
     assert again.exit_code == 1 and "--force" in again.output

@@ -23,11 +23,6 @@ def user_errors(command):
     return wrapper
 
 
-def not_implemented(name: str, issue: str):
-    """A placeholder command body: says what is missing and exits 1 (prints no result)."""
-    raise HarmonyError(f"'{name}' is not implemented yet (tracked in the {issue} issue)")
-
-
 def format_table(header: list[str], rows: list[list]) -> str:
     """Plain-text table with left-aligned columns."""
     cells = [header, *[[str(value) for value in row] for row in rows]]

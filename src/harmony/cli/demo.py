@@ -17,8 +17,10 @@ from harmony.data import make_demo_dataset
 @click.option("--force", is_flag=True, help="Replace files left by an earlier demo run.")
 @user_errors
 def demo_command(out_dir: Path, force: bool) -> None:
-    """Make demo data and random demo checkpoints, then harmonize a demo composite with each."""
-    from harmony.quickstart import DEMO_SAMPLES, run_demo
+    """Make demo data and random demo checkpoints, harmonize a demo composite with each, export
+    them to validated ONNX graphs and benchmark those in ONNX Runtime at 1024x1024."""
+    from harmony.cli.bench import summary_table
+    from harmony.quickstart import DEMO_SAMPLES, bench_demo_graphs, export_demo_graphs, run_demo
 
     results = run_demo(out_dir, force=force)
     click.echo(f"demo data: {DEMO_SAMPLES} composites in {out_dir / 'data'} (iHarmony4 layout)")
@@ -39,6 +41,26 @@ def demo_command(out_dir: Path, force: bool) -> None:
     ]
     header = ["arch", "params", "seconds", "PSNR comp/real", "PSNR out/real", "output"]
     click.echo(format_table(header, rows))
+    reports = export_demo_graphs([r.checkpoint for r in results], out_dir / "onnx", force=force)
+    click.echo("\nexported (ONNX Runtime target, FP32), verified against PyTorch:\n")
+    click.echo(
+        format_table(
+            ["arch", "file", "nodes", "MB", "min PSNR dB", "max abs err"],
+            [
+                [
+                    report.arch,
+                    report.path,
+                    sum(report.node_counts.values()),
+                    f"{report.file_bytes / 1e6:.1f}",
+                    f"{min(p.psnr_db for p in report.parity):.1f}",
+                    f"{max(p.max_abs for p in report.parity):.2e}",
+                ]
+                for report in reports
+            ],
+        )
+    )
+    click.echo("\nharmony-bench: ONNX Runtime on this CPU, 1024x1024, batch 1:\n")
+    click.echo(format_table(*summary_table(bench_demo_graphs([r.path for r in reports]))))
     click.echo(
         "\nThe checkpoints hold RANDOM weights (no trained weights are available offline): the "
         "outputs show the pipeline runs end to end, not harmonization quality."

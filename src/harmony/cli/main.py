@@ -5,33 +5,12 @@ from __future__ import annotations
 import click
 
 from harmony import __version__
+from harmony.cli.bench import bench_command
+from harmony.cli.build import build_command
 from harmony.cli.checkpoints import init_command, inspect_command
-from harmony.cli.common import not_implemented, user_errors
 from harmony.cli.demo import demo_command, demo_data_command
-
-
-@click.command("export", context_settings={"ignore_unknown_options": True})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-@user_errors
-def export_command(args) -> None:
-    """Export a checkpoint to a validated ONNX graph (not implemented yet)."""
-    not_implemented("harmony export", "harmony-export")
-
-
-@click.command("bench", context_settings={"ignore_unknown_options": True})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-@user_errors
-def bench_command(args) -> None:
-    """Benchmark backends at 1024^2 / 2048^2 (not implemented yet)."""
-    not_implemented("harmony bench", "runtime / harmony-bench")
-
-
-@click.command("run", context_settings={"ignore_unknown_options": True})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-@user_errors
-def run_command(args) -> None:
-    """Harmonize an image file (not implemented yet)."""
-    not_implemented("harmony run", "runtime / harmony-run")
+from harmony.cli.export import export_command
+from harmony.cli.run import run_command
 
 
 @click.group()
@@ -48,6 +27,7 @@ for _command in (
     export_command,
     bench_command,
     run_command,
+    build_command,
 ):
     cli.add_command(_command)
 

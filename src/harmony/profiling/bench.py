@@ -1,0 +1,165 @@
+"""harmony-bench's engine: one configuration per subprocess, records as plain dicts.
+
+The parent plans configurations (model x backend x precision x resolution), checks what can
+run here, and starts `python -m harmony.profiling.bench <config JSON>` for each one, so that
+peak memory is the configuration's own. A configuration that cannot run (backend missing, no
+GPU, out of memory, a crash) becomes a record with `skipped` and the reason: never dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from harmony import __version__
+from harmony.data import demo_composite
+from harmony.profiling.latency import measure_latency
+from harmony.profiling.memory import MIB, peak_rss_mb
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """One measurement: what runs (model file, backend, precision, device) and on what."""
+
+    arch: str
+    model: str  # the file the backend runs: checkpoint, ORT-target .onnx or .engine
+    backend: str
+    precision: str
+    device: str
+    height: int
+    width: int
+    batch: int
+    warmup: int
+    iterations: int
+    params: int | None = None
+    macs: dict | None = None
+    macs_paper_style: int | None = None
+    skip_reason: str | None = None  # known before running (backend unavailable, too large)
+
+    def label(self) -> str:
+        return (
+            f"{self.arch} {self.backend} {self.precision} {self.device} "
+            f"{self.height}x{self.width} b{self.batch}"
+        )
+
+
+def run_configs(
+    configs: Iterable[BenchConfig],
+    progress: Callable[[BenchConfig], None] | None = None,
+    timeout_s: float = 3600,
+) -> list[dict]:
+    """Run each configuration in its own subprocess; returns one record per configuration."""
+    records = []
+    for config in configs:
+        if progress is not None:
+            progress(config)
+        if config.skip_reason:
+            records.append(_record(config, skipped=config.skip_reason))
+            continue
+        records.append(_run_in_subprocess(config, timeout_s))
+    return records
+
+
+def _run_in_subprocess(config: BenchConfig, timeout_s: float) -> dict:
+    command = [sys.executable, "-m", "harmony.profiling.bench", json.dumps(asdict(config))]
+    try:
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        return _record(config, skipped=f"timed out after {timeout_s:.0f} s")
+    if proc.returncode == 0:
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+    if proc.returncode in (-9, 137):
+        return _record(config, skipped="out of memory (the process was killed)")
+    last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+    return _record(config, skipped=f"failed (exit {proc.returncode}): {last}")
+
+
+def _record(config: BenchConfig, **measured) -> dict:
+    """The JSON record of a configuration (schema: see harmony-bench --help / README)."""
+    return {
+        "arch": config.arch,
+        "backend": config.backend,
+        "precision": config.precision,
+        "device": config.device,
+        "height": config.height,
+        "width": config.width,
+        "batch": config.batch,
+        "model": config.model,
+        "params": config.params,
+        "macs": config.macs,
+        **({"macs_paper_style": config.macs_paper_style} if config.arch == "aict" else {}),
+        "latency_ms": None,
+        "throughput_ips": None,
+        "peak_memory_mb": None,
+        "skipped": None,
+        **measured,
+    }
+
+
+def measure_config(config: BenchConfig) -> dict:
+    """Run one configuration in this process (the subprocess side) and return its record."""
+    from harmony.runtime.factory import runner_for
+
+    image, mask, _ = demo_composite(config.height, config.width)
+    image, mask = image.expand(config.batch, -1, -1, -1), mask.expand(config.batch, -1, -1, -1)
+    runner = runner_for(config.model, config.backend, config.device, config.precision)
+    with runner:
+        if config.device == "cuda":
+            image, mask = image.cuda(), mask.cuda()
+            torch.cuda.reset_peak_memory_stats()
+        stats = measure_latency(
+            lambda: runner.infer(image, mask), runner.synchronize, config.warmup, config.iterations
+        )
+        device_bytes = runner.memory_bytes()
+    peak = device_bytes / MIB if device_bytes is not None else peak_rss_mb()
+    return _record(
+        config,
+        latency_ms=stats.as_dict(),
+        throughput_ips=config.batch * 1e3 / stats.mean,
+        peak_memory_mb=peak,
+        peak_memory_kind="device" if device_bytes is not None else "process RSS",
+    )
+
+
+def environment(command: str) -> dict:
+    """Machine, library versions and the command line of a run."""
+    versions = {"harmony": __version__, "torch": torch.__version__}
+    for module in ("onnxruntime", "onnx", "tensorrt"):
+        try:
+            versions[module] = __import__(module).__version__
+        except ImportError:
+            versions[module] = "not installed"
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return {
+        "command": command,
+        "platform": platform.platform(),
+        "cpu": cpu_name(),
+        "cpu_cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "gpu": gpu,
+        "python": platform.python_version(),
+        "versions": versions,
+    }
+
+
+def cpu_name() -> str:
+    """The CPU model from /proc/cpuinfo (else the platform's processor name)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+if __name__ == "__main__":
+    print(json.dumps(measure_config(BenchConfig(**json.loads(sys.argv[1])))))

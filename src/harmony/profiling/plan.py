@@ -1,0 +1,181 @@
+"""What harmony-bench measures: configurations with their model files, MACs and skip reasons.
+
+Checkpoints are exported to the graph each backend needs (ORT-target ONNX for `ort`, a
+TensorRT engine for `trt`), once, into the cache (`harmony.files.cache_dir("exports")`),
+keyed by the checkpoint's hash and the export options. MACs are counted on an exported graph
+(`harmony.profiling.macs`); AICT also gets the paper's thop-style count.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from harmony.errors import HarmonyError
+from harmony.files import cache_dir, sha256_file
+from harmony.profiling.bench import BenchConfig
+from harmony.profiling.macs import graph_macs
+from harmony.profiling.paper_macs import paper_style_macs
+from harmony.runtime.factory import CHECKPOINT_SUFFIXES
+
+PRECISIONS = ("fp32", "fp16")
+
+
+@dataclass
+class ModelEntry:
+    """A model given to harmony-bench: a checkpoint, or an exported ONNX graph."""
+
+    path: Path
+    arch: str
+    checkpoint: Path | None  # None for an ONNX graph given directly
+    params: int | None
+
+
+def model_entry(path: str | os.PathLike) -> ModelEntry:
+    """Identify a checkpoint or ONNX graph; engines are run with `harmony run` / TrtRunner."""
+    path = Path(path)
+    if path.suffix.lower() in CHECKPOINT_SUFFIXES:
+        from harmony.models import load_checkpoint
+
+        model = load_checkpoint(path)
+        params = sum(p.numel() for p in model.parameters())
+        return ModelEntry(path, model.arch, path, params)
+    if path.suffix.lower() == ".onnx":
+        import onnx
+
+        from harmony.export.metadata import read_metadata
+
+        if not path.is_file():
+            raise HarmonyError(f"ONNX file {path} does not exist")
+        metadata = read_metadata(onnx.load(str(path), load_external_data=False))
+        if "arch" not in metadata:
+            raise HarmonyError(f"{path} was not exported by harmony-export (no harmony metadata)")
+        params = int(metadata["params"]) if "params" in metadata else None
+        return ModelEntry(path, metadata["arch"], None, params)
+    raise HarmonyError(
+        f"harmony-bench takes checkpoints ({', '.join(CHECKPOINT_SUFFIXES)}) or .onnx graphs, "
+        f"got {path}"
+    )
+
+
+def plan_configs(
+    models: list[ModelEntry],
+    backends: list[str],
+    precisions: list[str],
+    resolutions: list[tuple[int, int]],
+    batch: int,
+    warmup: int,
+    iterations: int,
+) -> list[BenchConfig]:
+    """Every (model, backend, precision, resolution) configuration, with artifacts prepared
+    and a skip reason where it cannot run here."""
+    configs = []
+    for entry in models:
+        for backend in backends:
+            for precision in precisions:
+                target = _target(entry, backend, precision)
+                for height, width in resolutions:
+                    configs.append(
+                        _config(
+                            entry,
+                            backend,
+                            precision,
+                            target,
+                            height,
+                            width,
+                            batch,
+                            warmup,
+                            iterations,
+                        )
+                    )
+    return configs
+
+
+def _target(entry: ModelEntry, backend: str, precision: str) -> tuple[str | None, str | None]:
+    """(file the backend runs, reason it cannot) for one model/backend/precision."""
+    cuda = torch.cuda.is_available()
+    if backend == "torch":
+        if entry.checkpoint is None:
+            return None, "the torch backend needs a checkpoint, not an ONNX graph"
+        if precision == "fp16" and not cuda:
+            return None, "fp16 in PyTorch needs a CUDA device (none here)"
+        return str(entry.checkpoint), None
+    if backend == "ort":
+        if entry.checkpoint is None:
+            return str(entry.path), None  # the graph carries its own precision
+        return str(exported_graph(entry.checkpoint, "ort", precision)), None
+    if backend == "trt":
+        from harmony.runtime.trt_runner import TrtRunner
+
+        available = TrtRunner.availability("cuda")
+        if not available.ok:
+            return None, available.reason
+        raise HarmonyError("engine building inside harmony-bench is wired in the runtime issue")
+    raise HarmonyError(f"unknown backend '{backend}'")
+
+
+def _config(entry, backend, precision, target, height, width, batch, warmup, iterations):
+    model_file, reason = target
+    if reason is None and backend == "ort" and entry.arch.startswith("hdnet"):
+        reason = _ort_knn_too_large(height, width, batch)
+    device = "cuda" if backend != "ort" and torch.cuda.is_available() else "cpu"
+    graph = model_file if model_file and model_file.endswith(".onnx") else None
+    return BenchConfig(
+        arch=entry.arch,
+        model=model_file or str(entry.path),
+        backend=backend,
+        precision=precision,
+        device=device,
+        height=height,
+        width=width,
+        batch=batch,
+        warmup=warmup,
+        iterations=iterations,
+        params=entry.params,
+        macs=_macs(entry, graph, batch, height, width),
+        macs_paper_style=_paper_macs(entry, height, width),
+        skip_reason=reason,
+    )
+
+
+def _ort_knn_too_large(height: int, width: int, batch: int) -> str | None:
+    from harmony.export import ORT_KNN_MAX_PIXELS
+
+    if height * width > ORT_KNN_MAX_PIXELS:
+        return (
+            f"the ORT-target HDNet graph materialises the N x N similarity "
+            f"({(height * width // 64) ** 2 * 4 * batch / 2**30:.0f} GiB at {height}x{width}); "
+            "above the export's memory budget"
+        )
+    return None
+
+
+def _macs(entry: ModelEntry, graph: str | None, batch: int, height: int, width: int) -> dict:
+    if graph is None:
+        graph = str(exported_graph(entry.checkpoint, "trt", "fp32", verify=False))
+    return graph_macs(graph, batch, height, width).as_dict()
+
+
+def _paper_macs(entry: ModelEntry, height: int, width: int) -> int | None:
+    if entry.arch != "aict" or entry.checkpoint is None:
+        return None
+    from harmony.models import build_model
+
+    return paper_style_macs(build_model("aict"), height, width)
+
+
+def exported_graph(checkpoint: Path, target: str, precision: str, verify: bool = True) -> Path:
+    """The cached export of `checkpoint` for `target`/`precision`, exported on first use."""
+    from harmony import __version__
+    from harmony.export import onnx_from_checkpoint
+
+    key = f"{sha256_file(checkpoint)[:16]}.{target}.{precision}.v{__version__}"
+    path = cache_dir("exports") / f"{checkpoint.stem}.{key}.onnx"
+    if not path.exists():
+        onnx_from_checkpoint(
+            checkpoint, path, target=target, fp16=precision == "fp16", verify=verify
+        )
+    return path

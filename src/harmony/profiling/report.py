@@ -1,0 +1,115 @@
+"""harmony-bench's outputs: the JSON document, a Markdown table and an optional plot."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from harmony.files import atomic_output
+
+# The AICT paper's Table 11/12 (GTX 1070 Ti), for orientation only: other hardware.
+AICT_PAPER = {1024: "72.32 ms / 1289 MB", 2048: "91.64 ms / 1653 MB"}
+
+
+def bench_document(environment: dict, records: list[dict]) -> dict:
+    """`{"environment": {...}, "results": [record, ...]}`."""
+    return {"environment": environment, "results": records}
+
+
+def write_json(path: str | os.PathLike, document: dict, force: bool = False) -> None:
+    with atomic_output(path, force) as temp:
+        temp.write_text(json.dumps(document, indent=2) + "\n")
+
+
+def markdown_table(records: list[dict]) -> str:
+    """One row per record; skipped configurations show their reason."""
+    header = (
+        "| arch | backend | precision | device | size | batch | mean ms | p50 ms | p90 ms | "
+        "img/s | peak MB | params | GMACs (true) | GMACs (paper-style) | AICT paper (GTX 1070 Ti) |"
+    )
+    lines = [header, "|" + " --- |" * 15]
+    for r in records:
+        size = f"{r['height']}x{r['width']}"
+        paper_figure = (
+            AICT_PAPER.get(r["height"], "")
+            if r["arch"] == "aict" and r["height"] == r["width"]
+            else ""
+        )
+        common = [r["arch"], r["backend"], r["precision"], r["device"], size, str(r["batch"])]
+        if r.get("skipped"):
+            measured = [f"skipped: {r['skipped']}"] + [""] * 4
+        else:
+            lat = r["latency_ms"]
+            measured = [
+                f"{lat['mean']:.1f}",
+                f"{lat['p50']:.1f}",
+                f"{lat['p90']:.1f}",
+                f"{r['throughput_ips']:.2f}",
+                f"{r['peak_memory_mb']:.0f}",
+            ]
+        macs = r.get("macs") or {}
+        paper = r.get("macs_paper_style")
+        cells = (
+            common
+            + measured
+            + [
+                f"{r['params']:,}" if r.get("params") else "",
+                f"{macs['total'] / 1e9:.2f}" if macs else "",
+                f"{paper / 1e9:.2f}" if paper else "",
+                paper_figure,
+            ]
+        )
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def markdown_report(document: dict) -> str:
+    env = document["environment"]
+    versions = ", ".join(f"{k} {v}" for k, v in env["versions"].items())
+    lines = [
+        "# harmony-bench",
+        "",
+        f"- command: `{env['command']}`",
+        f"- device: {env['gpu'] or 'no GPU'}; CPU {env['cpu']} ({env['cpu_cores']} cores, "
+        f"{env['torch_threads']} torch threads)",
+        f"- versions: {versions}",
+        "- latency: wall time per call of the runner's `infer` (inputs already in memory), "
+        "after warm-up; peak MB: process RSS on the CPU, allocator/engine+I/O memory on a GPU",
+        "- GMACs (true): every multiply-accumulate of the exported graph (attention included, "
+        "transposed convolutions by input positions, LUT taps, KNN similarity); paper-style: "
+        "the thop 0.1.1 rules the AICT paper's 14.35 G comes from",
+        "",
+        markdown_table(document["results"]),
+    ]
+    return "\n".join(lines)
+
+
+def write_markdown(path: str | os.PathLike, document: dict, force: bool = False) -> None:
+    with atomic_output(path, force) as temp:
+        temp.write_text(markdown_report(document))
+
+
+def write_plot(path: str | os.PathLike, records: list[dict], force: bool = False) -> None:
+    """Bar chart of mean latency per configuration (needs matplotlib)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        from harmony.errors import HarmonyError
+
+        raise HarmonyError("--plot needs matplotlib: pip install matplotlib") from None
+    measured = [r for r in records if not r.get("skipped")]
+    labels = [
+        f"{r['arch']}\n{r['backend']} {r['precision']}\n{r['height']}x{r['width']}"
+        for r in measured
+    ]
+    figure, axis = plt.subplots(figsize=(max(6, len(measured) * 1.2), 4))
+    axis.bar(range(len(measured)), [r["latency_ms"]["mean"] for r in measured])
+    axis.set_xticks(range(len(measured)), labels, fontsize=7)
+    axis.set_ylabel("mean latency (ms)")
+    figure.tight_layout()
+    with atomic_output(path, force) as temp:
+        figure.savefig(temp, format="png")
+    plt.close(figure)
