@@ -63,8 +63,21 @@ class _BatchType(click.ParamType):
 @click.option(
     "--batch", type=_BatchType(), default="dynamic", show_default=True, help="N or dynamic."
 )
-@click.option("--force", is_flag=True, help="Overwrite an existing output file.")
+@click.option("--force", is_flag=True, help="Overwrite existing output files.")
 @click.option("--no-verify", is_flag=True, help="Skip the checker/shape-inference/parity checks.")
+@click.option(
+    "--engine",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Also build a TensorRT engine here (--target trt; needs TensorRT and a GPU).",
+)
+@click.option(
+    "--res",
+    "resolutions",
+    multiple=True,
+    help="With --engine: profile resolutions, N or HxW (default 1024,2048; see harmony build).",
+)
+@click.option("--timing-cache", type=click.Path(path_type=Path), help="With --engine.")
 @user_errors
 def export_command(
     checkpoint: Path,
@@ -77,6 +90,9 @@ def export_command(
     batch: int | None,
     force: bool,
     no_verify: bool,
+    engine: Path | None,
+    resolutions: tuple[str, ...],
+    timing_cache: Path | None,
 ) -> None:
     """Export CHECKPOINT (AICT, HDNet, HDNet-lite) to a validated ONNX graph.
 
@@ -88,6 +104,10 @@ def export_command(
 
     if io_fp16 and not fp16:
         raise HarmonyError("--io-fp16 needs --fp16 (an FP32 graph has FP32 inputs and output)")
+    if engine is not None:
+        _check_engine_request(target, engine, force)
+    elif resolutions or timing_cache:
+        raise HarmonyError("--res and --timing-cache describe the engine: add --engine PATH")
     report = onnx_from_checkpoint(
         checkpoint,
         output,
@@ -101,6 +121,29 @@ def export_command(
         verify=not no_verify,
     )
     click.echo(_summary(report))
+    if engine is not None:
+        from harmony.runtime.engine import engine_from_onnx
+        from harmony.runtime.manifest import manifest_path
+        from harmony.runtime.profiles import profile_from_resolutions
+
+        profile = profile_from_resolutions(list(resolutions) or ["1024,2048"], batch or 1)
+        built = engine_from_onnx(
+            report.path, profile, engine, timing_cache=timing_cache, force=force
+        )
+        click.echo(
+            f"wrote {built.path} ({profile.describe()}); manifest {manifest_path(built.path)}"
+        )
+
+
+def _check_engine_request(target: str, engine: Path, force: bool) -> None:
+    """Fail before the (long) export when the engine cannot be built here."""
+    from harmony.runtime.trt_env import import_tensorrt
+
+    if target != "trt":
+        raise HarmonyError("--engine needs --target trt (TensorRT runs the custom-node graph)")
+    if engine.exists() and not force:
+        raise HarmonyError(f"{engine} already exists; pass --force to overwrite it")
+    import_tensorrt()
 
 
 def _summary(report) -> str:
