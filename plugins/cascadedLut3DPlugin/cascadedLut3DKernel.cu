@@ -20,7 +20,7 @@ constexpr int32_t kMaxGridY{65535};
 template <typename T>
 __global__ void cascadedLut3DKernel(T const* __restrict__ image, T const* __restrict__ mask,
     T const* __restrict__ knots, T const* __restrict__ curve, T* __restrict__ out, int32_t height, int32_t width,
-    int32_t mapHeight, int32_t mapWidth, float rowScale, float colScale)
+    int32_t mapHeight, int32_t mapWidth, float rowStep, float colStep)
 {
     int32_t const j = static_cast<int32_t>(blockIdx.x) * kThreadsPerBlock + static_cast<int32_t>(threadIdx.x);
     if (j >= width)
@@ -30,10 +30,10 @@ __global__ void cascadedLut3DKernel(T const* __restrict__ image, T const* __rest
     int64_t const b = blockIdx.z;
     int64_t const pixels = static_cast<int64_t>(height) * width;
     int64_t const planeStride = static_cast<int64_t>(mapHeight) * mapWidth;
-    SpatialTap const col = lutSpatialTap(j, colScale, mapWidth);
+    SpatialTap const col = lutSpatialTap(j, colStep, mapWidth);
     for (int32_t i = blockIdx.y; i < height; i += gridDim.y)
     {
-        SpatialTap const row = lutSpatialTap(i, rowScale, mapHeight);
+        SpatialTap const row = lutSpatialTap(i, rowStep, mapHeight);
         int64_t const p = static_cast<int64_t>(i) * width + j;
         float const m = toFloat(mask[b * pixels + p]);
 #pragma unroll
@@ -61,7 +61,7 @@ cudaError_t launchCascadedLut3D(T const* image, T const* mask, T const* knots, T
     dim3 const block(kThreadsPerBlock);
     dim3 const grid((width + kThreadsPerBlock - 1) / kThreadsPerBlock, height < kMaxGridY ? height : kMaxGridY, batch);
     cascadedLut3DKernel<T><<<grid, block, 0, stream>>>(image, mask, knots, curve, out, height, width, mapHeight,
-        mapWidth, lutAxisScale(height, mapHeight), lutAxisScale(width, mapWidth));
+        mapWidth, lutGridStep(height), lutGridStep(width));
     return cudaGetLastError();
 }
 

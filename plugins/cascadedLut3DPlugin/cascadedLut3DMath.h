@@ -4,10 +4,13 @@
  * Per-pixel arithmetic of CascadedLut3D, shared verbatim by the CUDA kernel
  * (cascadedLut3DKernel.cu) and the CPU library (cpu/harmonyCpuOps.cpp).
  *
- * Semantics (src/harmony/ops/cascaded_lut.py): the pixel (i, j) of an H x W image sits at map
- * position u = i * (h - 1) / (H - 1) (0 when H == 1), v likewise; each knot plane is sampled
- * bilinearly there (align_corners=True, the upper neighbour clamped at the border). Only the two
- * knot planes around the pixel's value are sampled, for each of the two curves.
+ * Semantics (src/harmony/ops/lut.py, the official grid_sample chain): the pixel (i, j) of an
+ * H x W image sits at map position u = ((g + 1) / 2) * (h - 1) with g = i * (2 / (H - 1)) - 1
+ * in float32, as grid_sample(align_corners=True) unnormalizes the reference's grid (exactly
+ * i * (h - 1) / (H - 1) in real arithmetic; the float32 rounding matters where pixels and map
+ * entries coincide and the curves are steep), v likewise; each knot plane is sampled
+ * bilinearly there (the upper neighbour clamped at the border). Only the two knot planes
+ * around the pixel's value are sampled, for each of the two curves.
  */
 #ifndef HARMONY_CASCADED_LUT_3D_MATH_H
 #define HARMONY_CASCADED_LUT_3D_MATH_H
@@ -28,17 +31,22 @@ struct SpatialTap
     float frac;
 };
 
-//! Map scale of an axis, computed once per launch: (mapSize - 1) / (outSize - 1) in double,
-//! rounded to float as PyTorch does for a Python scalar multiplied with a float32 tensor.
-HARMONY_HD float lutAxisScale(int32_t outSize, int32_t mapSize)
+//! Step of the reference's normalized grid on an axis of `outSize` pixels, computed once per
+//! launch: 2 / (outSize - 1) in double, rounded to float as PyTorch does for a Python scalar
+//! multiplied with a float32 tensor (0 when outSize == 1: the grid is just -1).
+HARMONY_HD float lutGridStep(int32_t outSize)
 {
-    return outSize > 1 ? static_cast<float>(static_cast<double>(mapSize - 1) / static_cast<double>(outSize - 1)) : 0.F;
+    return outSize > 1 ? static_cast<float>(2.0 / static_cast<double>(outSize - 1)) : 0.F;
 }
 
-//! Tap of output coordinate `outPos` on a map axis of `mapSize` entries (align_corners=True).
-HARMONY_HD SpatialTap lutSpatialTap(int32_t outPos, float scale, int32_t mapSize)
+//! Tap of output coordinate `outPos` on a map axis of `mapSize` entries, with the grid value
+//! g = outPos * step - 1 unnormalized as grid_sample does (align_corners=True, border clip).
+HARMONY_HD SpatialTap lutSpatialTap(int32_t outPos, float step, int32_t mapSize)
 {
-    float const pos = static_cast<float>(outPos) * scale;
+    float const g = static_cast<float>(outPos) * step - 1.F;
+    float const last = static_cast<float>(mapSize - 1);
+    float const unclipped = ((g + 1.F) / 2.F) * last;
+    float const pos = unclipped < 0.F ? 0.F : (unclipped > last ? last : unclipped);
     // pos >= 0, so truncation is floor.
     int32_t const lower = minInt(static_cast<int32_t>(pos), maxInt(mapSize - 2, 0));
     SpatialTap tap;

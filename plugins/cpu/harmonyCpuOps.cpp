@@ -149,12 +149,12 @@ extern "C" int32_t harmonyCascadedLut3DFloat(float const* image, float const* ma
         }
         int64_t const pixels = static_cast<int64_t>(height) * width;
         int64_t const planeStride = static_cast<int64_t>(mapHeight) * mapWidth;
-        float const rowScale = lutAxisScale(height, mapHeight);
-        float const colScale = lutAxisScale(width, mapWidth);
+        float const rowStep = lutGridStep(height);
+        float const colStep = lutGridStep(width);
         std::vector<SpatialTap> colTaps(static_cast<size_t>(width));
         for (int32_t j = 0; j < width; ++j)
         {
-            colTaps[j] = lutSpatialTap(j, colScale, mapWidth);
+            colTaps[j] = lutSpatialTap(j, colStep, mapWidth);
         }
         for (int32_t b = 0; b < batch; ++b)
         {
@@ -168,7 +168,7 @@ extern "C" int32_t harmonyCascadedLut3DFloat(float const* image, float const* ma
                 float const* bcCurve = curve + bc * kLutCurvePoints * planeStride;
                 for (int32_t i = 0; i < height; ++i)
                 {
-                    SpatialTap const row = lutSpatialTap(i, rowScale, mapHeight);
+                    SpatialTap const row = lutSpatialTap(i, rowStep, mapHeight);
                     for (int32_t j = 0; j < width; ++j)
                     {
                         int64_t const p = static_cast<int64_t>(i) * width + j;
