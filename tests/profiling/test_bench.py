@@ -67,3 +67,12 @@ def test_a_crashing_configuration_is_skipped_not_dropped(tmp_path):
     (record,) = run_configs([bogus])
     assert record["skipped"].startswith("failed (exit 1)")
     assert "gone.pth" in record["skipped"]
+
+
+def test_an_onnx_graph_runs_only_at_its_own_precision(exported):
+    path, _ = exported("hdnet-lite", "ort", "fp32")
+    entry = model_entry(path)
+    assert entry.arch == "hdnet-lite" and entry.params == 652_893
+    fp32, fp16 = plan_configs([entry], ["ort"], ["fp32", "fp16"], [(64, 64)], 1, 0, 1)
+    assert fp32.skip_reason is None and fp32.model == str(path)
+    assert fp16.skip_reason == f"{path.name} is a fp32 graph"

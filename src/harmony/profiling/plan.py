@@ -33,6 +33,7 @@ class ModelEntry:
     arch: str
     checkpoint: Path | None  # None for an ONNX graph given directly
     params: int | None
+    graph_precision: str | None = None  # an ONNX graph's own precision
 
 
 def model_entry(path: str | os.PathLike) -> ModelEntry:
@@ -55,7 +56,7 @@ def model_entry(path: str | os.PathLike) -> ModelEntry:
         if "arch" not in metadata:
             raise HarmonyError(f"{path} was not exported by harmony-export (no harmony metadata)")
         params = int(metadata["params"]) if "params" in metadata else None
-        return ModelEntry(path, metadata["arch"], None, params)
+        return ModelEntry(path, metadata["arch"], None, params, metadata.get("precision"))
     raise HarmonyError(
         f"harmony-bench takes checkpoints ({', '.join(CHECKPOINT_SUFFIXES)}) or .onnx graphs, "
         f"got {path}"
@@ -113,7 +114,9 @@ def _target(
         return str(entry.checkpoint), None
     if backend == "ort":
         if entry.checkpoint is None:
-            return str(entry.path), None  # the graph carries its own precision
+            if precision != entry.graph_precision:
+                return None, f"{entry.path.name} is a {entry.graph_precision} graph"
+            return str(entry.path), None
         return str(exported_graph(entry.checkpoint, "ort", precision)), None
     if backend == "trt":
         from harmony.runtime.trt_runner import TrtRunner
@@ -171,7 +174,9 @@ def _ort_knn_too_large(height: int, width: int, batch: int) -> str | None:
 
 
 def _macs(entry: ModelEntry, graph: str | None, batch: int, height: int, width: int) -> dict:
-    if graph is None:
+    if graph is None and entry.checkpoint is None:
+        graph = str(entry.path)  # an ONNX graph given directly: count it
+    elif graph is None:
         graph = str(exported_graph(entry.checkpoint, "trt", "fp32", verify=False))
     return _graph_macs(graph, batch, height, width)
 
