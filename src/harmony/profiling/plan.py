@@ -163,11 +163,12 @@ def _config(entry, backend, precision, target, height, width, batch, warmup, ite
 
 def _ort_knn_too_large(height: int, width: int, batch: int) -> str | None:
     from harmony.export import ORT_KNN_MAX_PIXELS
+    from harmony.export.torch_ops import knn_graph_bytes
 
     if height * width > ORT_KNN_MAX_PIXELS:
         return (
             f"the ORT-target HDNet graph materialises the N x N similarity "
-            f"({(height * width // 64) ** 2 * 4 * batch / 2**30:.0f} GiB at {height}x{width}); "
+            f"({knn_graph_bytes(height, width, batch) / 2**30:.0f} GiB at {height}x{width}); "
             "above the export's memory budget"
         )
     return None
