@@ -5,10 +5,11 @@
 #   scripts/build_plugins.sh [--cpu-only] [--clean]
 #
 # Always builds libharmony_cpu_ops.so (g++ only). With nvcc on PATH it also builds the CUDA
-# kernels, and with TENSORRT_ROOT=<dir with include/NvInfer.h> the TensorRT plugin library
+# kernels and libharmony_cuda_ops.so (the kernels for PyTorch), and with TENSORRT_ROOT=<dir with include/NvInfer.h> the TensorRT plugin library
 # libharmony_plugins.so and the pluginHarness executable.
 # Output: $HARMONY_PLUGIN_DIR, default <repo>/build/plugins (what harmony.plugins looks up).
-# HARMONY_CUDA_ARCHITECTURES (CMake list, default "80;90") picks the GPU architectures.
+# HARMONY_CUDA_ARCHITECTURES (CMake list, default "80;90") picks the GPU architectures;
+# HARMONY_WERROR=1 makes compiler warnings errors (the tests build so).
 set -euo pipefail
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -20,7 +21,7 @@ for arg in "$@"; do
         --cpu-only) cpu_only=1 ;;
         --clean) clean=1 ;;
         -h | --help)
-            sed -n '2,11p' "${BASH_SOURCE[0]}"
+            sed -n '2,13p' "${BASH_SOURCE[0]}"
             exit 0
             ;;
         *)
@@ -47,6 +48,9 @@ else
     if [[ -n ${HARMONY_CUDA_ARCHITECTURES:-} ]]; then
         configure_args+=(-DCMAKE_CUDA_ARCHITECTURES="$HARMONY_CUDA_ARCHITECTURES")
     fi
+fi
+if [[ ${HARMONY_WERROR:-0} == 1 ]]; then
+    configure_args+=(-DHARMONY_WERROR=ON)
 fi
 if [[ -n ${TENSORRT_ROOT:-} ]]; then
     configure_args+=(-DTENSORRT_ROOT="$TENSORRT_ROOT")

@@ -15,7 +15,6 @@ namespace
 {
 
 constexpr int32_t kThreadsPerBlock{128};
-constexpr int32_t kMaxGridY{65535};
 
 template <typename T>
 __global__ void cascadedLut3DKernel(T const* __restrict__ image, T const* __restrict__ mask,
@@ -54,15 +53,22 @@ template <typename T>
 cudaError_t launchCascadedLut3D(T const* image, T const* mask, T const* knots, T const* curve, T* out, int32_t batch,
     int32_t height, int32_t width, int32_t mapHeight, int32_t mapWidth, cudaStream_t stream)
 {
-    if (batch <= 0 || height <= 0 || width <= 0 || mapHeight <= 0 || mapWidth <= 0 || batch > kMaxGridY)
+    if (batch <= 0 || height <= 0 || width <= 0 || mapHeight <= 0 || mapWidth <= 0 || batch > kMaxGridDim)
     {
         return cudaErrorInvalidValue;
     }
     dim3 const block(kThreadsPerBlock);
-    dim3 const grid((width + kThreadsPerBlock - 1) / kThreadsPerBlock, height < kMaxGridY ? height : kMaxGridY, batch);
+    dim3 const grid((width + kThreadsPerBlock - 1) / kThreadsPerBlock, height < kMaxGridDim ? height : kMaxGridDim, batch);
     cascadedLut3DKernel<T><<<grid, block, 0, stream>>>(image, mask, knots, curve, out, height, width, mapHeight,
         mapWidth, lutGridStep(height), lutGridStep(width));
     return cudaGetLastError();
+}
+
+cudaError_t probeCascadedLut3D()
+{
+    cudaFuncAttributes attributes{};
+    cudaError_t const status = cudaFuncGetAttributes(&attributes, cascadedLut3DKernel<float>);
+    return status != cudaSuccess ? status : cudaFuncGetAttributes(&attributes, cascadedLut3DKernel<__half>);
 }
 
 template cudaError_t launchCascadedLut3D<float>(float const*, float const*, float const*, float const*, float*, int32_t,

@@ -21,6 +21,10 @@ template <typename T>
 cudaError_t launchCascadedLut3D(T const* image, T const* mask, T const* knots, T const* curve, T* out, int32_t batch,
     int32_t height, int32_t width, int32_t mapHeight, int32_t mapWidth, cudaStream_t stream);
 
+//! Loads the kernel's code for the current device: cudaSuccess where it can run, else the reason
+//! (a driver older than this build's CUDA runtime, a GPU architecture the build does not cover).
+cudaError_t probeCascadedLut3D();
+
 extern template cudaError_t launchCascadedLut3D<float>(float const*, float const*, float const*, float const*, float*,
     int32_t, int32_t, int32_t, int32_t, int32_t, cudaStream_t);
 extern template cudaError_t launchCascadedLut3D<__half>(__half const*, __half const*, __half const*, __half const*,

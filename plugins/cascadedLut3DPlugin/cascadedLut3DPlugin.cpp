@@ -5,6 +5,7 @@
 
 #include "cascadedLut3DPlugin/cascadedLut3DKernel.h"
 #include "common/harmonyContract.h"
+#include "common/harmonyHostDevice.h"
 #include "common/pluginFields.h"
 #include "common/pluginLogging.h"
 
@@ -22,7 +23,6 @@ using namespace nvinfer1;
 namespace hc = harmony::contract;
 
 char const* const kName = hc::kCascadedLutName;
-constexpr int64_t kMaxGridDim{65535};
 
 enum InputIndex : int32_t
 {

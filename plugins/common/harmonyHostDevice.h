@@ -18,6 +18,10 @@
 namespace harmony
 {
 
+//! Largest gridDim.y and gridDim.z of a launch: the batch (and the KNN channel count) become grid
+//! dimensions, so they are refused above this.
+constexpr int32_t kMaxGridDim{65535};
+
 //! Load any element type (float, or __half in CUDA code) as float; the math always runs in FP32.
 template <typename T>
 HARMONY_HD float toFloat(T value)

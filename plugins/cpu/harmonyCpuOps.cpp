@@ -7,6 +7,7 @@
 #include "cpu/harmonyCpuOps.h"
 
 #include "cascadedLut3DPlugin/cascadedLut3DMath.h"
+#include "common/cAbi.h"
 #include "common/harmonyContract.h"
 #include "knnTopkFusionPlugin/knnTopkFusionMath.h"
 
@@ -17,18 +18,7 @@
 namespace
 {
 
-thread_local std::string gLastError;
-
-int32_t fail(std::string message)
-{
-    gLastError = std::move(message);
-    return 1;
-}
-
-bool positive(int32_t value)
-{
-    return value > 0;
-}
+using harmony::cAbiFail;
 
 //! Top-k of batch element b: values/indices [N, k] row-major (query, rank).
 void knnTopkOne(
@@ -107,27 +97,12 @@ void knnFuseOne(float const* x, float const* m, float const* values, int32_t con
 int32_t checkKnn(void const* features, void const* mask, void const* out, int32_t batch, int32_t channels,
     int32_t nbPositions, int32_t k)
 {
-    using namespace harmony::contract;
     if (features == nullptr || mask == nullptr || out == nullptr)
     {
-        return fail("KnnTopkFusion: null tensor pointer");
+        return cAbiFail("KnnTopkFusion: null tensor pointer");
     }
-    if (!positive(batch) || !positive(channels) || !positive(nbPositions))
-    {
-        return fail("KnnTopkFusion: batch, channels and positions must be > 0, got " + std::to_string(batch) + ", "
-                    + std::to_string(channels) + ", " + std::to_string(nbPositions));
-    }
-    if (k < kKnnKMin || k > kKnnKMax)
-    {
-        return fail("KnnTopkFusion: attribute 'k' must be in [" + std::to_string(kKnnKMin) + ", "
-                    + std::to_string(kKnnKMax) + "], got " + std::to_string(k));
-    }
-    if (k > nbPositions)
-    {
-        return fail("KnnTopkFusion: k=" + std::to_string(k) + " exceeds the number of positions "
-                    + std::to_string(nbPositions));
-    }
-    return 0;
+    std::string error = harmony::knnArgumentError(batch, channels, nbPositions, k);
+    return error.empty() ? 0 : cAbiFail(std::move(error));
 }
 
 } // namespace
@@ -141,11 +116,11 @@ extern "C" int32_t harmonyCascadedLut3DFloat(float const* image, float const* ma
     {
         if (image == nullptr || mask == nullptr || knots == nullptr || curve == nullptr || out == nullptr)
         {
-            return fail("CascadedLut3D: null tensor pointer");
+            return cAbiFail("CascadedLut3D: null tensor pointer");
         }
-        if (!positive(batch) || !positive(height) || !positive(width) || !positive(mapHeight) || !positive(mapWidth))
+        if (std::string error = cascadedLutArgumentError(batch, height, width, mapHeight, mapWidth); !error.empty())
         {
-            return fail("CascadedLut3D: every dimension must be > 0");
+            return cAbiFail(std::move(error));
         }
         int64_t const pixels = static_cast<int64_t>(height) * width;
         int64_t const planeStride = static_cast<int64_t>(mapHeight) * mapWidth;
@@ -181,7 +156,7 @@ extern "C" int32_t harmonyCascadedLut3DFloat(float const* image, float const* ma
     }
     catch (std::exception const& e)
     {
-        return fail(std::string("CascadedLut3D: ") + e.what());
+        return cAbiFail(std::string("CascadedLut3D: ") + e.what());
     }
 }
 
@@ -196,7 +171,7 @@ extern "C" int32_t harmonyKnnTopkFloat(float const* features, float const* mask,
         }
         if (indices == nullptr)
         {
-            return fail("KnnTopkFusion: null indices pointer");
+            return cAbiFail("KnnTopkFusion: null indices pointer");
         }
         int64_t const n = nbPositions;
         for (int32_t b = 0; b < batch; ++b)
@@ -208,7 +183,7 @@ extern "C" int32_t harmonyKnnTopkFloat(float const* features, float const* mask,
     }
     catch (std::exception const& e)
     {
-        return fail(std::string("KnnTopkFusion: ") + e.what());
+        return cAbiFail(std::string("KnnTopkFusion: ") + e.what());
     }
 }
 
@@ -237,11 +212,11 @@ extern "C" int32_t harmonyKnnTopkFusionFloat(float const* features, float const*
     }
     catch (std::exception const& e)
     {
-        return fail(std::string("KnnTopkFusion: ") + e.what());
+        return cAbiFail(std::string("KnnTopkFusion: ") + e.what());
     }
 }
 
 extern "C" char const* harmonyCpuLastError(void)
 {
-    return gLastError.c_str();
+    return harmony::cAbiLastError().c_str();
 }

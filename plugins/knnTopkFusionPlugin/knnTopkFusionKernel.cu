@@ -285,7 +285,6 @@ __global__ void knnGatherKernel(T const* __restrict__ features, T const* __restr
     out[(b * channels + c) * n + p] = static_cast<T>(acc);
 }
 
-constexpr int32_t kMaxGridYZ{65535};
 
 } // namespace
 
@@ -299,7 +298,7 @@ cudaError_t launchKnnTopkFusion(T const* features, T const* mask, T* out, void* 
     int32_t channels, int32_t nbPositions, int32_t k, cudaStream_t stream)
 {
     if (batch <= 0 || channels <= 0 || nbPositions <= 0 || k < contract::kKnnKMin || k > contract::kKnnKMax
-        || k > nbPositions || batch > kMaxGridYZ || channels > kMaxGridYZ || workspace == nullptr)
+        || k > nbPositions || batch > kMaxGridDim || channels > kMaxGridDim || workspace == nullptr)
     {
         return cudaErrorInvalidValue;
     }
@@ -315,6 +314,14 @@ cudaError_t launchKnnTopkFusion(T const* features, T const* mask, T* out, void* 
     knnGatherKernel<T><<<gatherGrid, kElementThreads, 0, stream>>>(
         features, mask, ws.values, ws.indices, ws.rowMax, ws.rowSum, out, channels, nbPositions, k);
     return cudaGetLastError();
+}
+
+cudaError_t probeKnnTopkFusion()
+{
+    // The kernels of this file share one module: loading one of each element type covers them.
+    cudaFuncAttributes attributes{};
+    cudaError_t const status = cudaFuncGetAttributes(&attributes, knnTopkKernel<float>);
+    return status != cudaSuccess ? status : cudaFuncGetAttributes(&attributes, knnTopkKernel<__half>);
 }
 
 template cudaError_t launchKnnTopkFusion<float>(

@@ -26,6 +26,10 @@ template <typename T>
 cudaError_t launchKnnTopkFusion(T const* features, T const* mask, T* out, void* workspace, int32_t batch,
     int32_t channels, int32_t nbPositions, int32_t k, cudaStream_t stream);
 
+//! Loads the kernels' code for the current device: cudaSuccess where they can run, else the
+//! reason (a driver older than this build's CUDA runtime, a GPU architecture not built for).
+cudaError_t probeKnnTopkFusion();
+
 extern template cudaError_t launchKnnTopkFusion<float>(
     float const*, float const*, float*, void*, int32_t, int32_t, int32_t, int32_t, cudaStream_t);
 extern template cudaError_t launchKnnTopkFusion<__half>(

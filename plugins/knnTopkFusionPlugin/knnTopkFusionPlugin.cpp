@@ -4,6 +4,7 @@
 #include "knnTopkFusionPlugin/knnTopkFusionPlugin.h"
 
 #include "common/harmonyContract.h"
+#include "common/harmonyHostDevice.h"
 #include "common/pluginFields.h"
 #include "common/pluginLogging.h"
 #include "knnTopkFusionPlugin/knnTopkFusionKernel.h"
@@ -23,7 +24,6 @@ using namespace nvinfer1;
 namespace hc = harmony::contract;
 
 char const* const kName = hc::kKnnTopkFusionName;
-constexpr int64_t kMaxGridDim{65535};
 
 enum InputIndex : int32_t
 {

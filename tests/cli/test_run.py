@@ -57,17 +57,20 @@ def test_run_keeps_the_bit_depth(files, tmp_path, depth):
 
 
 @pytest.mark.parametrize(
-    ("image", "mask", "message"),
+    ("model", "image", "mask", "options", "message"),
     [
-        ("missing.png", "m.png", "does not exist"),
-        ("c8.png", "m_small.png", "36x50 .* 37x50"),
-        ("not_image.png", "m.png", "not_image.png"),
+        ("lite.pth", "missing.png", "m.png", [], "does not exist"),
+        ("lite.pth", "c8.png", "m_small.png", [], "36x50 .* 37x50"),
+        ("lite.pth", "not_image.png", "m.png", [], "not_image.png"),
+        ("lite.pth", "c8.png", "m.png", ["--kernels", "fused"], "needs --device cuda for the"),
+        ("lite.onnx", "c8.png", "m.png", ["--kernels", "reference"], "kernels apply to the torch"),
     ],
 )
-def test_run_errors(files, tmp_path, image, mask, message):
-    root, checkpoint = files
+def test_run_errors(files, tmp_path, model, image, mask, options, message):
+    root, _ = files
     out = tmp_path / "out.png"
-    result = run(["--model", checkpoint, "--image", root / image, "--mask", root / mask, "-o", out])
+    args = ["--model", root / model, "--image", root / image, "--mask", root / mask, *options]
+    result = run([*args, "-o", out])
     assert result.exit_code == 1
     assert result.output.startswith("error: ")
     assert re.search(message, result.output), result.output

@@ -7,32 +7,12 @@ import sys
 import pytest
 import torch
 
-from harmony.contract import LUT_CURVE_POINTS, LUT_KNOTS
 from harmony.errors import HarmonyError
 from harmony.ops import cascaded_lut, knn_topk_fusion, knn_topk_fusion_materialized
+from tests.plugins.op_inputs import MASKS, knn_inputs, lut_inputs
 
 # The module defining the KNN reference (its streaming helpers decide the tie rule).
 knn_reference = sys.modules[knn_topk_fusion.__module__]
-
-MASKS = ("binary", "soft", "zeros", "ones")
-
-
-def _mask(kind: str, b: int, h: int, w: int, gen: torch.Generator) -> torch.Tensor:
-    if kind == "binary":
-        return (torch.rand(b, 1, h, w, generator=gen) > 0.5).float()
-    if kind == "soft":
-        return torch.rand(b, 1, h, w, generator=gen)
-    return torch.full((b, 1, h, w), 0.0 if kind == "zeros" else 1.0)
-
-
-def _lut_inputs(b: int, height: int, width: int, map_h: int, map_w: int, mask: str, seed: int = 0):
-    gen = torch.Generator().manual_seed(seed)
-    # Slightly out of [0, 1] to exercise the clamps onto the end knots.
-    image = torch.rand(b, 3, height, width, generator=gen) * 1.2 - 0.1
-    intervals = torch.softmax(torch.randn(b, 3, LUT_KNOTS - 1, map_h, map_w, generator=gen), dim=2)
-    knots = torch.cat([torch.zeros(b, 3, 1, map_h, map_w), intervals.cumsum(dim=2)], dim=2)
-    curve = torch.rand(b, 3, LUT_CURVE_POINTS, map_h, map_w, generator=gen) * 1.4 - 0.2
-    return image, _mask(mask, b, height, width, gen), knots, curve
 
 
 @pytest.mark.parametrize("mask", MASKS)
@@ -53,7 +33,7 @@ def _lut_inputs(b: int, height: int, width: int, map_h: int, map_w: int, mask: s
 def test_cascaded_lut_equals_reference(cpu_ops_dir, shape, mask):
     from harmony.plugins import cpu
 
-    inputs = _lut_inputs(*shape, mask=mask)
+    inputs = lut_inputs(*shape, mask=mask)
     expected = cascaded_lut(*inputs)
     actual = cpu.cascaded_lut(*inputs)
     assert actual.shape == expected.shape and actual.dtype == expected.dtype
@@ -63,7 +43,7 @@ def test_cascaded_lut_equals_reference(cpu_ops_dir, shape, mask):
 def test_cascaded_lut_fp16_io(cpu_ops_dir):
     from harmony.plugins import cpu
 
-    inputs = [t.half() for t in _lut_inputs(2, 13, 17, 4, 6, mask="soft", seed=3)]
+    inputs = [t.half() for t in lut_inputs(2, 13, 17, 4, 6, mask="soft", seed=3)]
     actual = cpu.cascaded_lut(*inputs)
     assert actual.dtype == torch.float16
     torch.testing.assert_close(actual, cascaded_lut(*inputs), rtol=0, atol=1e-3)
@@ -77,7 +57,7 @@ def test_cascaded_lut_nan_inputs_stay_in_bounds(cpu_ops_dir):
     """
     from harmony.plugins import cpu
 
-    image, mask, knots, curve = _lut_inputs(1, 6, 7, 3, 4, mask="soft", seed=5)
+    image, mask, knots, curve = lut_inputs(1, 6, 7, 3, 4, mask="soft", seed=5)
     clean = cascaded_lut(image, mask, knots, curve)
     image[0, 1, 2, 3] = float("nan")
     knots[0, 2, 4, 1, 1] = float("nan")
@@ -91,19 +71,9 @@ def test_cascaded_lut_nan_inputs_stay_in_bounds(cpu_ops_dir):
 def test_cascaded_lut_rejects_bad_shapes_like_reference(cpu_ops_dir):
     from harmony.plugins import cpu
 
-    image, mask, knots, curve = _lut_inputs(1, 8, 8, 4, 4, mask="soft")
+    image, mask, knots, curve = lut_inputs(1, 8, 8, 4, 4, mask="soft")
     with pytest.raises(ValueError, match="curve must be"):
         cpu.cascaded_lut(image, mask, knots, curve[:, :, :7])
-
-
-def _knn_inputs(b, c, h, w, mask, seed=0, integer=False):
-    gen = torch.Generator().manual_seed(seed)
-    if integer:
-        # Small integers: every dot product is exact, so ties are exact and the tie rule decides.
-        features = torch.randint(-1, 3, (b, c, h, w), generator=gen).float()
-    else:
-        features = torch.randn(b, c, h, w, generator=gen)
-    return features, _mask(mask, b, h, w, gen)
 
 
 @pytest.mark.parametrize("mask", MASKS)
@@ -112,7 +82,7 @@ def _knn_inputs(b, c, h, w, mask, seed=0, integer=False):
 def test_knn_topk_fusion_equals_reference(cpu_ops_dir, shape, k, mask):
     from harmony.plugins import cpu
 
-    features, m = _knn_inputs(*shape, mask=mask, seed=k)
+    features, m = knn_inputs(*shape, mask=mask, seed=k)
     expected = knn_topk_fusion(features, m, k=k)
     actual = cpu.knn_topk_fusion(features, m, k=k)
     assert actual.shape == expected.shape and actual.dtype == expected.dtype
@@ -132,7 +102,7 @@ def test_knn_ties_go_to_lowest_index_across_chunks(cpu_ops_dir, monkeypatch, k, 
     """
     from harmony.plugins import cpu
 
-    features, m = _knn_inputs(2, 3, 7, 9, mask=mask, seed=11, integer=True)
+    features, m = knn_inputs(2, 3, 7, 9, mask=mask, seed=11, integer=True)
     # 63 positions; blocks of 64 elements -> support chunks of 1-2 columns in the reference.
     monkeypatch.setattr(knn_reference, "_BLOCK_ELEMENTS", 64)
     values, indices = cpu.knn_topk(features, m, k=k)
@@ -159,7 +129,7 @@ def test_knn_non_finite_features_like_reference(cpu_ops_dir, k, mask):
     """
     from harmony.plugins import cpu
 
-    features, m = _knn_inputs(2, 3, 7, 9, mask=mask, seed=3, integer=True)
+    features, m = knn_inputs(2, 3, 7, 9, mask=mask, seed=3, integer=True)
     features[0, 1, 2, 3] = float("nan")
     features[0, 0, 5, 5] = 1e30  # dot products overflowing to +-inf
     features[0, 0, 1, 1] = -1e30
@@ -186,7 +156,7 @@ def test_knn_non_finite_features_like_reference(cpu_ops_dir, k, mask):
 def test_knn_fp16_io(cpu_ops_dir):
     from harmony.plugins import cpu
 
-    features, m = _knn_inputs(1, 6, 5, 7, mask="binary", seed=5)
+    features, m = knn_inputs(1, 6, 5, 7, mask="binary", seed=5)
     features = features.half()
     actual = cpu.knn_topk_fusion(features, m.half(), k=2)
     assert actual.dtype == torch.float16
@@ -197,7 +167,7 @@ def test_knn_fp16_io(cpu_ops_dir):
 def test_knn_rejects_k_out_of_range(cpu_ops_dir, k):
     from harmony.plugins import cpu
 
-    features, m = _knn_inputs(1, 4, 3, 3, mask="soft")
+    features, m = knn_inputs(1, 4, 3, 3, mask="soft")
     with pytest.raises(ValueError, match=r"\[1, 32\]"):
         cpu.knn_topk_fusion(features, m, k=k)
 
@@ -205,7 +175,7 @@ def test_knn_rejects_k_out_of_range(cpu_ops_dir, k):
 def test_knn_rejects_k_above_positions(cpu_ops_dir):
     from harmony.plugins import cpu
 
-    features, m = _knn_inputs(1, 4, 2, 2, mask="soft")
+    features, m = knn_inputs(1, 4, 2, 2, mask="soft")
     with pytest.raises(ValueError, match="exceeds the number of positions"):
         cpu.knn_topk_fusion(features, m, k=5)
 

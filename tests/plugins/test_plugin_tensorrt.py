@@ -28,8 +28,12 @@ def plugin_build(tmp_path_factory, run_tool) -> Path:
     if shutil.which("nvcc") is None:
         pytest.skip("nvcc not found on PATH: libharmony_plugins.so needs the CUDA kernels")
     build_dir = tmp_path_factory.mktemp("harmony_plugins")
-    # One architecture keeps the build short; test_plugin_nvcc covers sm_80 and sm_90.
-    env = {"HARMONY_PLUGIN_DIR": str(build_dir), "HARMONY_CUDA_ARCHITECTURES": "80"}
+    # One architecture keeps the build short; test_plugin_cuda_ops covers sm_80 and sm_90.
+    env = {
+        "HARMONY_PLUGIN_DIR": str(build_dir),
+        "HARMONY_CUDA_ARCHITECTURES": "80",
+        "HARMONY_WERROR": "1",
+    }
     run_tool([str(BUILD_SCRIPT)], env=env)
     # Idempotent: a second run reconfigures and finds nothing to rebuild.
     output = run_tool([str(BUILD_SCRIPT)], env=env)

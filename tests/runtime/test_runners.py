@@ -4,7 +4,11 @@ import torch
 from harmony.errors import HarmonyError
 from harmony.models import build_model, harmonize, randomize_
 from harmony.runtime.factory import backend_for
-from harmony.runtime.torch_runner import TorchRunner
+from harmony.runtime.torch_runner import (
+    TorchRunner,
+    fused_kernels_unavailable,
+    graph_capture_blocker,
+)
 from tests.helpers import blob_mask
 
 
@@ -29,7 +33,7 @@ def test_torch_runner_lifecycle_and_parity(lite, rng):
 
 
 def test_torch_fp16_needs_cuda(lite):
-    with pytest.raises(HarmonyError, match="needs --device cuda"):
+    with pytest.raises(HarmonyError, match="needs --device cuda for fp16"):
         TorchRunner(lite, device="cpu", precision="fp16")
 
 
@@ -77,3 +81,40 @@ def test_trt_runner_is_unavailable_without_tensorrt(tmp_path):
         assert not available.ok and "TensorRT" in available.reason
     else:
         pytest.skip("TensorRT is installed here")
+
+
+@pytest.mark.parametrize(
+    ("options", "what"),
+    [({"kernels": "fused"}, "the fused kernels"), ({"cuda_graphs": True}, "CUDA graphs")],
+)
+def test_fused_kernels_and_cuda_graphs_need_cuda(lite, options, what):
+    with pytest.raises(HarmonyError, match=f"needs --device cuda for {what}"):
+        TorchRunner(lite, device="cpu", **options)
+
+
+def test_cpu_runner_runs_the_reference_ops_eagerly(lite):
+    with TorchRunner(lite) as runner:
+        assert (runner.kernels, runner.cuda_graphs) == ("reference", False)
+
+
+def test_only_hdnet_with_the_reference_knn_cannot_be_graphed():
+    assert "nonzero()" in graph_capture_blocker("hdnet-lite", "reference")
+    assert graph_capture_blocker("hdnet", "fused") is None
+    assert graph_capture_blocker("aict", "reference") is None
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("arch", ["aict", "hdnet-lite"])
+def test_cuda_fused_kernels_and_graphs_match_the_cpu_reference(arch, rng):
+    reason = fused_kernels_unavailable()
+    if reason:
+        pytest.skip(reason)
+    model = randomize_(build_model(arch), seed=3).eval()
+    with TorchRunner(model, device="cuda", kernels="fused", cuda_graphs=True) as runner:
+        for soft in (False, True):  # capture, then replay on other values
+            image = torch.rand(2, 3, 200, 264, generator=rng)
+            mask = blob_mask(200, 264, batch=2, soft=soft)
+            expected = harmonize(model, image, mask)
+            torch.testing.assert_close(runner.infer(image, mask).cpu(), expected, atol=2e-4, rtol=0)
+        assert runner.cuda_graphs and len(runner._graphed.graphs) == 1

@@ -11,6 +11,7 @@ import click
 from harmony.cli.common import user_errors
 from harmony.errors import HarmonyError
 from harmony.models import ARCHS
+from harmony.runtime.torch_runner import KERNELS
 
 
 def _csv(choices):
@@ -31,6 +32,10 @@ def _resolutions(ctx, param, value):
         return [parse_resolution(item.strip()) for item in value.split(",") if item.strip()]
     except HarmonyError as exc:
         raise click.BadParameter(str(exc)) from None
+
+
+def _kernels(ctx, param, value):
+    return None if value == "auto" else _csv(KERNELS)(ctx, param, value)
 
 
 @click.command("bench")
@@ -60,6 +65,14 @@ def _resolutions(ctx, param, value):
 @click.option(
     "--precision", "precisions", default="fp32", show_default=True, callback=_csv(("fp32", "fp16"))
 )
+@click.option(
+    "--kernels",
+    default="auto",
+    show_default=True,
+    callback=_kernels,
+    help="torch backend: reference (harmony.ops), fused (plugin kernels, CUDA), comma-separated; "
+    "auto: both on CUDA, reference on the CPU.",
+)
 @click.option("--batch", type=click.IntRange(1), default=1, show_default=True)
 @click.option("--warmup", type=click.IntRange(0), default=2, show_default=True)
 @click.option("--iters", "iterations", type=click.IntRange(1), default=5, show_default=True)
@@ -80,6 +93,7 @@ def bench_command(
     resolutions,
     backends,
     precisions,
+    kernels,
     batch,
     warmup,
     iterations,
@@ -109,7 +123,9 @@ def bench_command(
     paths = list(models) or _demo_checkpoints(arch)
     click.echo(f"preparing {len(paths)} model(s) (exports are cached) ...", err=True)
     entries = [model_entry(path) for path in paths]
-    configs = plan_configs(entries, backends, precisions, resolutions, batch, warmup, iterations)
+    configs = plan_configs(
+        entries, backends, precisions, resolutions, batch, warmup, iterations, kernels
+    )
     bar = tqdm(total=len(configs), unit="config", file=sys.stderr, disable=None)
 
     def progress(config):
@@ -147,6 +163,8 @@ def _demo_checkpoints(archs: list[str]) -> list[Path]:
 
 def summary_table(records: list[dict]) -> tuple[list[str], list[list[str]]]:
     """Header and rows of the terminal summary of bench records."""
+    from harmony.profiling.report import backend_label
+
     header = [
         "arch",
         "backend",
@@ -162,7 +180,8 @@ def summary_table(records: list[dict]) -> tuple[list[str], list[list[str]]]:
     rows = []
     for r in records:
         macs = f"{r['macs']['total'] / 1e9:.1f}" if r.get("macs") else ""
-        base = [r["arch"], r["backend"], r["precision"], r["device"], f"{r['height']}x{r['width']}"]
+        size = f"{r['height']}x{r['width']}"
+        base = [r["arch"], backend_label(r), r["precision"], r["device"], size]
         if r.get("skipped"):
             rows.append([*base, "-", "-", "-", macs, f"skipped: {r['skipped']}"])
         else:

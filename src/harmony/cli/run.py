@@ -11,6 +11,7 @@ from harmony.cli.common import user_errors
 from harmony.data import read_image, read_mask, write_image
 from harmony.errors import HarmonyError
 from harmony.runtime.factory import BACKENDS, runner_for
+from harmony.runtime.torch_runner import KERNELS
 
 
 @click.command("run")
@@ -56,15 +57,26 @@ from harmony.runtime.factory import BACKENDS, runner_for
     show_default=True,
     help="torch backend only.",
 )
+@click.option(
+    "--kernels",
+    type=click.Choice(["auto", *KERNELS]),
+    default="auto",
+    show_default=True,
+    help="torch backend only: the fused ops from harmony.ops (reference) or the plugin kernels "
+    "(fused, CUDA); auto: fused on CUDA when libharmony_cuda_ops.so is built.",
+)
 @click.option("--force", is_flag=True, help="Overwrite an existing output file.")
 @user_errors
-def run_command(model_path, image_path, mask_path, output, backend, device, precision, force):
+def run_command(
+    model_path, image_path, mask_path, output, backend, device, precision, kernels, force
+):
     """Harmonize IMAGE inside MASK with MODEL and write the result at the input's bit depth."""
     if output.exists() and not force:  # checked before the (long) inference, not after
         raise HarmonyError(f"{output} already exists; pass --force to overwrite it")
     image, bit_depth = read_image(image_path)
     mask = read_mask(mask_path, size=tuple(image.shape[-2:]), image_path=image_path)
-    with runner_for(model_path, backend, device, precision) as runner:
+    kernels = None if kernels == "auto" else kernels
+    with runner_for(model_path, backend, device, precision, kernels) as runner:
         start = time.perf_counter()
         result = runner.infer(image, mask)
         runner.synchronize()

@@ -17,15 +17,12 @@ cast up and the result cast back), as the reference and the TensorRT plugins do.
 
 from __future__ import annotations
 
-import contextlib
-
 import torch
 import torch.nn.functional as F
 
-import harmony.models.aict as aict_module
-import harmony.models.hdnet as hdnet_module
 from harmony import ops
 from harmony.contract import LUT_CHANNELS, LUT_CURVE_POINTS, LUT_KNOTS
+from harmony.models.fused_ops import use_fused_ops
 
 TARGETS = ("trt", "ort")
 LUT_FORMULATIONS = ("separable", "gridsample")
@@ -129,9 +126,8 @@ def knn_graph_bytes(height: int, width: int, batch: int = 1) -> int:
     return batch * n * n * 4
 
 
-@contextlib.contextmanager
 def export_ops(target: str, lut_formulation: str = "separable"):
-    """Within the block the models call the export implementation of the fused ops.
+    """A context within which the models call the export implementation of the fused ops.
 
     Args:
         target: "trt" (custom ops -> custom nodes) or "ort" (standard ops).
@@ -145,9 +141,4 @@ def export_ops(target: str, lut_formulation: str = "separable"):
         knn = knn_materialized
     else:
         raise ValueError(f"unknown target {target!r}; expected one of {TARGETS}")
-    saved = aict_module.cascaded_lut, hdnet_module.knn_topk_fusion
-    aict_module.cascaded_lut, hdnet_module.knn_topk_fusion = lut, knn
-    try:
-        yield
-    finally:
-        aict_module.cascaded_lut, hdnet_module.knn_topk_fusion = saved
+    return use_fused_ops(lut, knn)

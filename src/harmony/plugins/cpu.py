@@ -15,7 +15,7 @@ import torch
 
 from harmony.contract import LUT_CHANNELS
 from harmony.ops import check_knn_inputs, check_lut_inputs
-from harmony.plugins import cpu_library_path
+from harmony.plugins import call_checked, cpu_library_path
 
 _F32P = ctypes.POINTER(ctypes.c_float)
 _I32P = ctypes.POINTER(ctypes.c_int32)
@@ -120,12 +120,7 @@ def _ptr(t: torch.Tensor):
 
 
 def _call(name: str, *args) -> None:
-    lib = _library()
-    status = getattr(lib, name)(*args)
-    if status != 0:
-        # Shapes were validated above, so a failure here is a bug of the library or binding.
-        message = lib.harmonyCpuLastError().decode()
-        raise RuntimeError(f"{name} failed with status {status}: {message}")
+    call_checked(_library(), name, "harmonyCpuLastError", *args)
 
 
 __all__ = ["cascaded_lut", "knn_topk", "knn_topk_fusion"]

@@ -43,10 +43,12 @@ class BenchConfig:
     macs: dict | None = None
     macs_paper_style: int | None = None
     skip_reason: str | None = None  # known before running (backend unavailable, too large)
+    kernels: str | None = None  # torch backend: "reference" (harmony.ops) or "fused" (CUDA)
 
     def label(self) -> str:
+        backend = f"{self.backend}+fused" if self.kernels == "fused" else self.backend
         return (
-            f"{self.arch} {self.backend} {self.precision} {self.device} "
+            f"{self.arch} {backend} {self.precision} {self.device} "
             f"{self.height}x{self.width} b{self.batch}"
         )
 
@@ -92,6 +94,8 @@ def _record(config: BenchConfig, **measured) -> dict:
         "height": config.height,
         "width": config.width,
         "batch": config.batch,
+        "kernels": config.kernels,
+        "cuda_graphs": None,
         "model": config.model,
         "params": config.params,
         "macs": config.macs,
@@ -110,7 +114,9 @@ def measure_config(config: BenchConfig) -> dict:
 
     image, mask, _ = demo_composite(config.height, config.width)
     image, mask = image.expand(config.batch, -1, -1, -1), mask.expand(config.batch, -1, -1, -1)
-    runner = runner_for(config.model, config.backend, config.device, config.precision)
+    runner = runner_for(
+        config.model, config.backend, config.device, config.precision, kernels=config.kernels
+    )
     with runner:
         if config.device == "cuda":
             image, mask = image.cuda(), mask.cuda()
@@ -119,6 +125,7 @@ def measure_config(config: BenchConfig) -> dict:
             lambda: runner.infer(image, mask), runner.synchronize, config.warmup, config.iterations
         )
         device_bytes = runner.memory_bytes()
+        graphs = {"cuda_graphs": runner.cuda_graphs} if config.backend == "torch" else {}
     peak = device_bytes / MIB if device_bytes is not None else peak_rss_mb()
     return _record(
         config,
@@ -126,6 +133,7 @@ def measure_config(config: BenchConfig) -> dict:
         throughput_ips=config.batch * 1e3 / stats.mean,
         peak_memory_mb=peak,
         peak_memory_kind="device" if device_bytes is not None else "process RSS",
+        **graphs,
     )
 
 

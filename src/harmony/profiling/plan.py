@@ -25,6 +25,14 @@ from harmony.runtime.factory import CHECKPOINT_SUFFIXES
 PRECISIONS = ("fp32", "fp16")
 
 
+def default_kernels() -> list[str]:
+    """The torch backend's fused-op implementations worth comparing here: both on CUDA (with
+    and without the plugin kernels), the reference alone on the CPU."""
+    from harmony.runtime.torch_runner import KERNELS
+
+    return list(KERNELS) if torch.cuda.is_available() else ["reference"]
+
+
 @dataclass
 class ModelEntry:
     """A model given to harmony-bench: a checkpoint, or an exported ONNX graph."""
@@ -71,29 +79,41 @@ def plan_configs(
     batch: int,
     warmup: int,
     iterations: int,
+    kernels: list[str] | None = None,
 ) -> list[BenchConfig]:
     """Every (model, backend, precision, resolution) configuration, with artifacts prepared
-    and a skip reason where it cannot run here."""
+    and a skip reason where it cannot run here; the torch backend once per entry of `kernels`
+    ("reference", "fused"; default: `default_kernels()`)."""
     configs = []
     for entry in models:
         for backend in backends:
             for precision in precisions:
-                target = _target(entry, backend, precision, resolutions, batch)
-                for height, width in resolutions:
-                    configs.append(
-                        _config(
-                            entry,
-                            backend,
-                            precision,
-                            target,
-                            height,
-                            width,
-                            batch,
-                            warmup,
-                            iterations,
+                model_file, reason = _target(entry, backend, precision, resolutions, batch)
+                for kernel in (kernels or default_kernels()) if backend == "torch" else [None]:
+                    target = (model_file, reason or _kernels_unavailable(kernel))
+                    for height, width in resolutions:
+                        configs.append(
+                            _config(
+                                entry,
+                                backend,
+                                precision,
+                                target,
+                                height,
+                                width,
+                                batch,
+                                warmup,
+                                iterations,
+                                kernel,
+                            )
                         )
-                    )
     return configs
+
+
+def _kernels_unavailable(kernels: str | None) -> str | None:
+    """Why the torch backend cannot run with `kernels` here (None: it can)."""
+    from harmony.runtime.torch_runner import fused_kernels_unavailable
+
+    return fused_kernels_unavailable() if kernels == "fused" else None
 
 
 def _target(
@@ -135,7 +155,7 @@ def _target(
     raise HarmonyError(f"unknown backend '{backend}'")
 
 
-def _config(entry, backend, precision, target, height, width, batch, warmup, iterations):
+def _config(entry, backend, precision, target, height, width, batch, warmup, iterations, kernels):
     model_file, reason = target
     if reason is None and backend == "ort" and entry.arch.startswith("hdnet"):
         reason = _ort_knn_too_large(height, width, batch)
@@ -158,6 +178,7 @@ def _config(entry, backend, precision, target, height, width, batch, warmup, ite
         macs=_macs(entry, graph, batch, height, width),
         macs_paper_style=_paper_macs(entry, height, width),
         skip_reason=reason,
+        kernels=kernels,
     )
 
 

@@ -16,6 +16,17 @@ def bench_document(environment: dict, records: list[dict]) -> dict:
     return {"environment": environment, "results": records}
 
 
+def backend_label(record: dict) -> str:
+    """The backend column: `torch+fused+graphs` for the torch backend with the plugin kernels
+    and CUDA graphs, the backend's name otherwise."""
+    parts = [record["backend"]]
+    if record.get("kernels") == "fused":
+        parts.append("fused")
+    if record.get("cuda_graphs"):
+        parts.append("graphs")
+    return "+".join(parts)
+
+
 def write_json(path: str | os.PathLike, document: dict, force: bool = False) -> None:
     with atomic_output(path, force) as temp:
         temp.write_text(json.dumps(document, indent=2) + "\n")
@@ -35,7 +46,7 @@ def markdown_table(records: list[dict]) -> str:
             if r["arch"] == "aict" and r["height"] == r["width"]
             else ""
         )
-        common = [r["arch"], r["backend"], r["precision"], r["device"], size, str(r["batch"])]
+        common = [r["arch"], backend_label(r), r["precision"], r["device"], size, str(r["batch"])]
         if r.get("skipped"):
             measured = [f"skipped: {r['skipped']}"] + [""] * 4
         else:
@@ -78,6 +89,8 @@ def markdown_report(document: dict) -> str:
         "- GMACs (true): every multiply-accumulate of the exported graph (attention included, "
         "transposed convolutions by input positions, LUT taps, KNN similarity); paper-style: "
         "the thop 0.1.1 rules the AICT paper's 14.35 G comes from",
+        "- backend torch+fused: the fused ops run with the plugin kernels "
+        "(libharmony_cuda_ops.so); +graphs: replayed from CUDA graphs",
         "",
         markdown_table(document["results"]),
     ]
@@ -102,7 +115,7 @@ def write_plot(path: str | os.PathLike, records: list[dict], force: bool = False
         raise HarmonyError("--plot needs matplotlib: pip install matplotlib") from None
     measured = [r for r in records if not r.get("skipped")]
     labels = [
-        f"{r['arch']}\n{r['backend']} {r['precision']}\n{r['height']}x{r['width']}"
+        f"{r['arch']}\n{backend_label(r)} {r['precision']}\n{r['height']}x{r['width']}"
         for r in measured
     ]
     figure, axis = plt.subplots(figsize=(max(6, len(measured) * 1.2), 4))

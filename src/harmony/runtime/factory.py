@@ -49,16 +49,22 @@ def runner_for(
     backend: str | None = None,
     device: str = "cpu",
     precision: str = "fp32",
+    kernels: str | None = None,
 ) -> Runner:
     """A (not yet active) runner for `model_path` on `device`.
 
-    `precision` applies to the torch backend; ONNX graphs and engines carry their own.
+    `precision` and `kernels` (see TorchRunner) apply to the torch backend; ONNX graphs and
+    engines carry their own precision and run the fused ops as exported.
     """
     backend = backend_for(model_path, backend)
+    if kernels is not None and backend != "torch":
+        raise HarmonyError(
+            f"kernels apply to the torch backend; a {backend} model runs the fused ops as exported"
+        )
     if backend == "torch":
         from harmony.runtime.torch_runner import TorchRunner
 
-        return TorchRunner(model_path, device=device, precision=precision)
+        return TorchRunner(model_path, device=device, precision=precision, kernels=kernels)
     if backend == "ort":
         from harmony.runtime.ort_runner import OrtRunner
 

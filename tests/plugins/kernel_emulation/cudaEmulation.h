@@ -137,5 +137,6 @@ void launch(void (*kernel)(Params...), dim3 grid, dim3 block, size_t sharedBytes
 #define __syncthreads_or(predicate) harmony_emu::syncthreadsOr(predicate)
 // Launch errors are the emulation's aborts above.
 #define cudaGetLastError() cudaSuccess
+#define cudaFuncGetAttributes(attributes, kernel) ((void) (attributes), (void) (kernel), cudaSuccess)
 
 #endif // HARMONY_CUDA_EMULATION_H
