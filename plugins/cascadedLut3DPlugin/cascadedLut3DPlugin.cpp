@@ -32,13 +32,6 @@ enum InputIndex : int32_t
     kCurve = 3,
 };
 
-void checkCounts(int32_t nbInputs, int32_t nbOutputs)
-{
-    HARMONY_PLUGIN_CHECK(nbInputs == hc::kCascadedLutNbInputs && nbOutputs == hc::kCascadedLutNbOutputs,
-        std::string(kName) + ": expected 4 inputs (image, mask, knots, curve) and 1 output, got "
-            + std::to_string(nbInputs) + " inputs and " + std::to_string(nbOutputs) + " outputs");
-}
-
 //! Shapes of the four inputs; unknown (-1) dimensions pass, so this serves build and run time.
 void checkShapes(Dims const& image, Dims const& mask, Dims const& knots, Dims const& curve)
 {
@@ -66,48 +59,6 @@ CascadedLut3DPlugin::CascadedLut3DPlugin(CascadedLut3DPlugin const& /* other */)
 {
 }
 
-IPluginCapability* CascadedLut3DPlugin::getCapabilityInterface(PluginCapabilityType type) noexcept
-{
-    switch (type)
-    {
-    case PluginCapabilityType::kCORE: return static_cast<IPluginV3OneCore*>(this);
-    case PluginCapabilityType::kBUILD: return static_cast<IPluginV3OneBuild*>(this);
-    case PluginCapabilityType::kRUNTIME: return static_cast<IPluginV3OneRuntime*>(this);
-    }
-    logError(kName, "getCapabilityInterface: unknown capability type");
-    return nullptr;
-}
-
-IPluginV3* CascadedLut3DPlugin::clone() noexcept
-{
-    try
-    {
-        return std::make_unique<CascadedLut3DPlugin>(*this).release();
-    }
-    HARMONY_PLUGIN_CATCH("CascadedLut3D::clone")
-    return nullptr;
-}
-
-char const* CascadedLut3DPlugin::getPluginName() const noexcept
-{
-    return kName;
-}
-
-char const* CascadedLut3DPlugin::getPluginVersion() const noexcept
-{
-    return hc::kPluginVersion;
-}
-
-char const* CascadedLut3DPlugin::getPluginNamespace() const noexcept
-{
-    return hc::kPluginNamespace;
-}
-
-int32_t CascadedLut3DPlugin::getNbOutputs() const noexcept
-{
-    return hc::kCascadedLutNbOutputs;
-}
-
 int32_t CascadedLut3DPlugin::configurePlugin(
     DynamicPluginTensorDesc const* in, int32_t nbInputs, DynamicPluginTensorDesc const* out, int32_t nbOutputs) noexcept
 {
@@ -125,57 +76,6 @@ int32_t CascadedLut3DPlugin::configurePlugin(
     }
     HARMONY_PLUGIN_CATCH("CascadedLut3D::configurePlugin")
     return -1;
-}
-
-int32_t CascadedLut3DPlugin::getOutputDataTypes(
-    DataType* outputTypes, int32_t nbOutputs, DataType const* inputTypes, int32_t nbInputs) const noexcept
-{
-    try
-    {
-        checkCounts(nbInputs, nbOutputs);
-        HARMONY_PLUGIN_CHECK(outputTypes != nullptr && inputTypes != nullptr, std::string(kName) + ": null types");
-        HARMONY_PLUGIN_CHECK(isFloatOrHalf(inputTypes[kImage]),
-            std::string(kName) + ": input 'image' must be FP32 or FP16, got DataType "
-                + std::to_string(static_cast<int32_t>(inputTypes[kImage])));
-        outputTypes[0] = inputTypes[kImage];
-        return 0;
-    }
-    HARMONY_PLUGIN_CATCH("CascadedLut3D::getOutputDataTypes")
-    return -1;
-}
-
-int32_t CascadedLut3DPlugin::getOutputShapes(DimsExprs const* inputs, int32_t nbInputs,
-    DimsExprs const* /* shapeInputs */, int32_t /* nbShapeInputs */, DimsExprs* outputs, int32_t nbOutputs,
-    IExprBuilder& /* exprBuilder */) noexcept
-{
-    try
-    {
-        checkCounts(nbInputs, nbOutputs);
-        HARMONY_PLUGIN_CHECK(inputs != nullptr && outputs != nullptr, std::string(kName) + ": null shapes");
-        HARMONY_PLUGIN_CHECK(inputs[kImage].nbDims == 4, std::string(kName)
-                                                             + ": input 'image' must be [B,3,H,W], got rank "
-                                                             + std::to_string(inputs[kImage].nbDims));
-        // harmonized has the image's shape.
-        outputs[0] = inputs[kImage];
-        return 0;
-    }
-    HARMONY_PLUGIN_CATCH("CascadedLut3D::getOutputShapes")
-    return -1;
-}
-
-bool CascadedLut3DPlugin::supportsFormatCombination(
-    int32_t pos, DynamicPluginTensorDesc const* inOut, int32_t nbInputs, int32_t nbOutputs) noexcept
-{
-    try
-    {
-        if (nbInputs != hc::kCascadedLutNbInputs || nbOutputs != hc::kCascadedLutNbOutputs)
-        {
-            return false;
-        }
-        return supportsSameTypeLinear(pos, inOut, nbInputs + nbOutputs);
-    }
-    HARMONY_PLUGIN_CATCH("CascadedLut3D::supportsFormatCombination")
-    return false;
 }
 
 size_t CascadedLut3DPlugin::getWorkspaceSize(DynamicPluginTensorDesc const* /* inputs */, int32_t /* nbInputs */,
@@ -246,42 +146,11 @@ int32_t CascadedLut3DPlugin::enqueue(PluginTensorDesc const* inputDesc, PluginTe
     return -1;
 }
 
-IPluginV3* CascadedLut3DPlugin::attachToContext(IPluginResourceContext* /* context */) noexcept
-{
-    return clone();
-}
-
 PluginFieldCollection const* CascadedLut3DPlugin::getFieldsToSerialize() noexcept
 {
     mFieldsToSerialize.nbFields = 0;
     mFieldsToSerialize.fields = nullptr;
     return &mFieldsToSerialize;
-}
-
-CascadedLut3DPluginCreator::CascadedLut3DPluginCreator()
-{
-    mFieldNames.nbFields = 0;
-    mFieldNames.fields = nullptr;
-}
-
-char const* CascadedLut3DPluginCreator::getPluginName() const noexcept
-{
-    return kName;
-}
-
-char const* CascadedLut3DPluginCreator::getPluginVersion() const noexcept
-{
-    return hc::kPluginVersion;
-}
-
-char const* CascadedLut3DPluginCreator::getPluginNamespace() const noexcept
-{
-    return hc::kPluginNamespace;
-}
-
-PluginFieldCollection const* CascadedLut3DPluginCreator::getFieldNames() noexcept
-{
-    return &mFieldNames;
 }
 
 IPluginV3* CascadedLut3DPluginCreator::createPlugin(

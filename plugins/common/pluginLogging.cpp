@@ -66,5 +66,18 @@ void logError(char const* where, char const* message) noexcept
     }
 }
 
+void logError(char const* plugin, char const* method, char const* message) noexcept
+{
+    try
+    {
+        std::string const where = std::string(plugin) + "::" + method;
+        logError(where.c_str(), message);
+    }
+    catch (...)
+    {
+        logMessage(nvinfer1::ILogger::Severity::kERROR, message);
+    }
+}
+
 } // namespace plugin
 } // namespace harmony

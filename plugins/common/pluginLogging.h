@@ -36,18 +36,23 @@ void logMessage(nvinfer1::ILogger::Severity severity, char const* message) noexc
 //! Log an error of entry point `where`.
 void logError(char const* where, char const* message) noexcept;
 
+//! Log an error of entry point `plugin`::`method`: the same text as logError("plugin::method", message),
+//! for shared code that knows the plugin's name only as a pointer (FusedOpPlugin).
+void logError(char const* plugin, char const* method, char const* message) noexcept;
+
 } // namespace plugin
 } // namespace harmony
 
-//! Catch clauses closing the try block of every noexcept entry point.
-#define HARMONY_PLUGIN_CATCH(where)                                                                                    \
+//! Catch clauses closing the try block of every noexcept entry point. The arguments name the entry
+//! point as logError does: "Plugin::method", or the plugin and the method apart.
+#define HARMONY_PLUGIN_CATCH(...)                                                                                      \
     catch (std::exception const& e)                                                                                    \
     {                                                                                                                  \
-        ::harmony::plugin::logError(where, e.what());                                                                  \
+        ::harmony::plugin::logError(__VA_ARGS__, e.what());                                                            \
     }                                                                                                                  \
     catch (...)                                                                                                        \
     {                                                                                                                  \
-        ::harmony::plugin::logError(where, "unknown exception");                                                       \
+        ::harmony::plugin::logError(__VA_ARGS__, "unknown exception");                                                 \
     }
 
 //! Throw PluginError(message) unless `condition` holds.

@@ -31,13 +31,6 @@ enum InputIndex : int32_t
     kMask = 1,
 };
 
-void checkCounts(int32_t nbInputs, int32_t nbOutputs)
-{
-    HARMONY_PLUGIN_CHECK(nbInputs == hc::kKnnTopkFusionNbInputs && nbOutputs == hc::kKnnTopkFusionNbOutputs,
-        std::string(kName) + ": expected 2 inputs (features, mask) and 1 output, got " + std::to_string(nbInputs)
-            + " inputs and " + std::to_string(nbOutputs) + " outputs");
-}
-
 //! Shapes of the two inputs and k <= h*w; unknown (-1) dimensions pass.
 void checkShapes(Dims const& features, Dims const& mask, int32_t k)
 {
@@ -67,48 +60,6 @@ KnnTopkFusionPlugin::KnnTopkFusionPlugin(KnnTopkFusionPlugin const& other)
 {
 }
 
-IPluginCapability* KnnTopkFusionPlugin::getCapabilityInterface(PluginCapabilityType type) noexcept
-{
-    switch (type)
-    {
-    case PluginCapabilityType::kCORE: return static_cast<IPluginV3OneCore*>(this);
-    case PluginCapabilityType::kBUILD: return static_cast<IPluginV3OneBuild*>(this);
-    case PluginCapabilityType::kRUNTIME: return static_cast<IPluginV3OneRuntime*>(this);
-    }
-    logError(kName, "getCapabilityInterface: unknown capability type");
-    return nullptr;
-}
-
-IPluginV3* KnnTopkFusionPlugin::clone() noexcept
-{
-    try
-    {
-        return std::make_unique<KnnTopkFusionPlugin>(*this).release();
-    }
-    HARMONY_PLUGIN_CATCH("KnnTopkFusion::clone")
-    return nullptr;
-}
-
-char const* KnnTopkFusionPlugin::getPluginName() const noexcept
-{
-    return kName;
-}
-
-char const* KnnTopkFusionPlugin::getPluginVersion() const noexcept
-{
-    return hc::kPluginVersion;
-}
-
-char const* KnnTopkFusionPlugin::getPluginNamespace() const noexcept
-{
-    return hc::kPluginNamespace;
-}
-
-int32_t KnnTopkFusionPlugin::getNbOutputs() const noexcept
-{
-    return hc::kKnnTopkFusionNbOutputs;
-}
-
 int32_t KnnTopkFusionPlugin::configurePlugin(
     DynamicPluginTensorDesc const* in, int32_t nbInputs, DynamicPluginTensorDesc const* out, int32_t nbOutputs) noexcept
 {
@@ -128,57 +79,6 @@ int32_t KnnTopkFusionPlugin::configurePlugin(
     }
     HARMONY_PLUGIN_CATCH("KnnTopkFusion::configurePlugin")
     return -1;
-}
-
-int32_t KnnTopkFusionPlugin::getOutputDataTypes(
-    DataType* outputTypes, int32_t nbOutputs, DataType const* inputTypes, int32_t nbInputs) const noexcept
-{
-    try
-    {
-        checkCounts(nbInputs, nbOutputs);
-        HARMONY_PLUGIN_CHECK(outputTypes != nullptr && inputTypes != nullptr, std::string(kName) + ": null types");
-        HARMONY_PLUGIN_CHECK(isFloatOrHalf(inputTypes[kFeatures]),
-            std::string(kName) + ": input 'features' must be FP32 or FP16, got DataType "
-                + std::to_string(static_cast<int32_t>(inputTypes[kFeatures])));
-        outputTypes[0] = inputTypes[kFeatures];
-        return 0;
-    }
-    HARMONY_PLUGIN_CATCH("KnnTopkFusion::getOutputDataTypes")
-    return -1;
-}
-
-int32_t KnnTopkFusionPlugin::getOutputShapes(DimsExprs const* inputs, int32_t nbInputs,
-    DimsExprs const* /* shapeInputs */, int32_t /* nbShapeInputs */, DimsExprs* outputs, int32_t nbOutputs,
-    IExprBuilder& /* exprBuilder */) noexcept
-{
-    try
-    {
-        checkCounts(nbInputs, nbOutputs);
-        HARMONY_PLUGIN_CHECK(inputs != nullptr && outputs != nullptr, std::string(kName) + ": null shapes");
-        HARMONY_PLUGIN_CHECK(inputs[kFeatures].nbDims == 4, std::string(kName)
-                                                                + ": input 'features' must be [B,C,h,w], got rank "
-                                                                + std::to_string(inputs[kFeatures].nbDims));
-        // fused has the features' shape.
-        outputs[0] = inputs[kFeatures];
-        return 0;
-    }
-    HARMONY_PLUGIN_CATCH("KnnTopkFusion::getOutputShapes")
-    return -1;
-}
-
-bool KnnTopkFusionPlugin::supportsFormatCombination(
-    int32_t pos, DynamicPluginTensorDesc const* inOut, int32_t nbInputs, int32_t nbOutputs) noexcept
-{
-    try
-    {
-        if (nbInputs != hc::kKnnTopkFusionNbInputs || nbOutputs != hc::kKnnTopkFusionNbOutputs)
-        {
-            return false;
-        }
-        return supportsSameTypeLinear(pos, inOut, nbInputs + nbOutputs);
-    }
-    HARMONY_PLUGIN_CATCH("KnnTopkFusion::supportsFormatCombination")
-    return false;
 }
 
 size_t KnnTopkFusionPlugin::getWorkspaceSize(DynamicPluginTensorDesc const* inputs, int32_t nbInputs,
@@ -256,11 +156,6 @@ int32_t KnnTopkFusionPlugin::enqueue(PluginTensorDesc const* inputDesc, PluginTe
     return -1;
 }
 
-IPluginV3* KnnTopkFusionPlugin::attachToContext(IPluginResourceContext* /* context */) noexcept
-{
-    return clone();
-}
-
 PluginFieldCollection const* KnnTopkFusionPlugin::getFieldsToSerialize() noexcept
 {
     try
@@ -280,26 +175,6 @@ KnnTopkFusionPluginCreator::KnnTopkFusionPluginCreator()
     mFields.emplace_back(hc::kKnnAttrK, nullptr, PluginFieldType::kINT32, 1);
     mFieldNames.nbFields = static_cast<int32_t>(mFields.size());
     mFieldNames.fields = mFields.data();
-}
-
-char const* KnnTopkFusionPluginCreator::getPluginName() const noexcept
-{
-    return kName;
-}
-
-char const* KnnTopkFusionPluginCreator::getPluginVersion() const noexcept
-{
-    return hc::kPluginVersion;
-}
-
-char const* KnnTopkFusionPluginCreator::getPluginNamespace() const noexcept
-{
-    return hc::kPluginNamespace;
-}
-
-PluginFieldCollection const* KnnTopkFusionPluginCreator::getFieldNames() noexcept
-{
-    return &mFieldNames;
 }
 
 IPluginV3* KnnTopkFusionPluginCreator::createPlugin(
