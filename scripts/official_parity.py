@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from harmony.models import load_checkpoint
 from tests.models.official import (
     AICT_ENV,
+    AICT_FULL_RES,
     HDNET_ENV,
     aict_network_parity,
     aict_pipeline_parity,
@@ -36,7 +37,6 @@ from tests.models.official import (
 )
 
 HDNET_SIZES = ((256, 256), (256, 320))
-AICT_FULL_RES = (384, 512)
 
 
 def _cases(tmp: Path):

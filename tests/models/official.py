@@ -49,6 +49,8 @@ _MARKER_FILE = {
     AICT_ENV: "iharm/model/base/aict_net.py",
     HDNET_ENV: "models/networks.py",
 }
+# Full-resolution size (height, width) of the AICT parity cases of the test and the script.
+AICT_FULL_RES = (384, 512)
 # Modules that the official network files import but never call.
 _UNUSED_IMPORTS = ("cv2", "matplotlib", "matplotlib.pyplot")
 

@@ -18,6 +18,7 @@ import torch
 from harmony.models import load_checkpoint
 from tests.models.official import (
     AICT_ENV,
+    AICT_FULL_RES,
     HDNET_ENV,
     OFFICIAL_REPOSITORY,
     aict_network_parity,
@@ -38,7 +39,6 @@ pytestmark = [pytest.mark.official, pytest.mark.slow]
 HDNET_ATOL = 1e-4
 AICT_NETWORK_ATOL = 2e-4
 MIN_PSNR_DB = 60.0
-AICT_FULL_RES = (384, 512)  # height, width
 
 
 def _checkout(env_var: str):

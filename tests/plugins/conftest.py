@@ -1,10 +1,13 @@
-"""Fixtures of the plugin tests: a fresh CPU build of plugins/ and the tool checks."""
+"""Fixtures of the plugin tests: fresh CPU and CUDA builds of plugins/ and the tool checks."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
+import types
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,11 +29,39 @@ def cpu_ops_dir(tmp_path_factory) -> Path:
     assert (build_dir / "libharmony_cpu_ops.so").is_file()
     from harmony.plugins import cpu
 
+    with _bound_to(build_dir, cpu):
+        yield build_dir
+
+
+@pytest.fixture(scope="session")
+def cuda_ops_dir(tmp_path_factory) -> Path:
+    """A fresh `build_plugins.sh` build (sm_80 and sm_90, HARMONY_WERROR=1, no TensorRT) that
+    harmony.plugins is pointed at."""
+    if shutil.which("nvcc") is None:
+        pytest.skip("nvcc not found on PATH: the CUDA kernels cannot be compiled here")
+    build_dir = tmp_path_factory.mktemp("harmony_cuda_ops")
+    env = {
+        "HARMONY_PLUGIN_DIR": str(build_dir),
+        "HARMONY_CUDA_ARCHITECTURES": "80;90",
+        "HARMONY_WERROR": "1",
+        "TENSORRT_ROOT": "",
+    }
+    run([str(BUILD_SCRIPT)], env=env)
+    from harmony.plugins import cuda
+
+    with _bound_to(build_dir, cuda):
+        yield build_dir
+
+
+@contextlib.contextmanager
+def _bound_to(build_dir: Path, binding: types.ModuleType) -> Iterator[None]:
+    """Point harmony.plugins at `build_dir` (HARMONY_PLUGIN_DIR) and make `binding` (cpu or
+    cuda) load its library from there; both are restored afterwards."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("HARMONY_PLUGIN_DIR", str(build_dir))
-        cpu._library.cache_clear()
-        yield build_dir
-    cpu._library.cache_clear()
+        binding._library.cache_clear()
+        yield
+    binding._library.cache_clear()
 
 
 def run(command: list[str], env: dict[str, str] | None = None, timeout: float = 600) -> str:

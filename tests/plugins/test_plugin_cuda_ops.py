@@ -34,29 +34,6 @@ pytestmark = pytest.mark.nvcc
 
 
 @pytest.fixture(scope="module")
-def cuda_ops_dir(tmp_path_factory, run_tool):
-    """A fresh `build_plugins.sh` build (sm_80 and sm_90, HARMONY_WERROR=1, no TensorRT) that
-    harmony.plugins is pointed at."""
-    if shutil.which("nvcc") is None:
-        pytest.skip("nvcc not found on PATH: the CUDA kernels cannot be compiled here")
-    build_dir = tmp_path_factory.mktemp("harmony_cuda_ops")
-    env = {
-        "HARMONY_PLUGIN_DIR": str(build_dir),
-        "HARMONY_CUDA_ARCHITECTURES": "80;90",
-        "HARMONY_WERROR": "1",
-        "TENSORRT_ROOT": "",
-    }
-    run_tool([str(REPO_ROOT / "scripts" / "build_plugins.sh")], env=env)
-    from harmony.plugins import cuda
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("HARMONY_PLUGIN_DIR", str(build_dir))
-        cuda._library.cache_clear()
-        yield build_dir
-    cuda._library.cache_clear()
-
-
-@pytest.fixture(scope="module")
 def lib(cuda_ops_dir) -> ctypes.CDLL:
     from harmony.plugins import cuda
 
