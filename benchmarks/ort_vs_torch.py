@@ -61,19 +61,20 @@ def _child(args) -> None:
             return session.run(None, feeds)[0]
     else:
         from harmony import harmonize
+        from harmony.contract import KNN_TOPK_FUSION
         from harmony.models import load_checkpoint
+        from harmony.ops import knn_topk_fusion_materialized
+        from harmony.ops.dispatch import replaced_ops
 
         model = load_checkpoint(args.checkpoint)
-        if args.backend == "torch-official":
-            # AICT's reference LUT already is the official 5-D grid_sample chain; HDNet's
-            # LocalDynamics becomes the official materialised N x N similarity + row max.
-            import harmony.models.hdnet as hdnet_module
-            from harmony.ops import knn_topk_fusion_materialized
-
-            hdnet_module.knn_topk_fusion = knn_topk_fusion_materialized
+        # AICT's reference LUT already is the official 5-D grid_sample chain; with
+        # torch-official HDNet's LocalDynamics is the official materialised N x N similarity.
+        official = args.backend == "torch-official"
+        replacements = {KNN_TOPK_FUSION: knn_topk_fusion_materialized} if official else {}
 
         def run():
-            return harmonize(model, image, mask).numpy()
+            with replaced_ops(replacements):
+                return harmonize(model, image, mask).numpy()
 
     start = time.perf_counter()
     out = run()

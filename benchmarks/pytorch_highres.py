@@ -5,7 +5,7 @@ Each configuration runs in its own subprocess (so its peak RSS is its own) on a 
 - `official-algorithm`: the same network with LocalDynamics computed as the official code does
   it (the full N x N similarity matrix, then the row maximum, as `topk(k=1)`);
 - `official-code`: the official HDNet module itself, when `HARMONY_OFFICIAL_HDNET` points at a
-  checkout of the official repository (tests/models/official.py imports it).
+  checkout of the official repository (harmony.official imports it).
 Writes `<out>.json` and `<out>.md`. Timings are single runs after one warm-up at 256x256.
 
     PYTHONPATH=. HARMONY_OFFICIAL_HDNET=<checkout> python benchmarks/pytorch_highres.py \
@@ -46,13 +46,14 @@ def run_child(arch: str, res: int, variant: str) -> dict:
 
     torch.manual_seed(0)
     model = randomize_(build_model(arch), seed=0).eval()
+    replacements = {}
     if variant == "official-algorithm":
-        import harmony.models.hdnet as hdnet_module
+        from harmony.contract import KNN_TOPK_FUSION
         from harmony.ops import knn_topk_fusion_materialized
 
-        hdnet_module.knn_topk_fusion = knn_topk_fusion_materialized
+        replacements = {KNN_TOPK_FUSION: knn_topk_fusion_materialized}
     if variant == "official-code":
-        from tests.models.official import HDNET_ENV, official_checkout, official_hdnet
+        from harmony.official import HDNET_ENV, official_checkout, official_hdnet
 
         root = official_checkout(HDNET_ENV)
         if root is None:
@@ -66,9 +67,11 @@ def run_child(arch: str, res: int, variant: str) -> dict:
                 out = official(comp, mask)
                 return ((out * mask + comp * (1 - mask)) + 1) / 2
     else:
+        from harmony.ops.dispatch import replaced_ops
 
         def forward(image, mask):
-            return harmonize(model, image, mask)
+            with replaced_ops(replacements):
+                return harmonize(model, image, mask)
 
     warm_image, warm_mask, _ = demo_composite(256, 256)
     forward(warm_image, warm_mask)

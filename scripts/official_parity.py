@@ -22,7 +22,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from harmony.models import load_checkpoint
-from tests.models.official import (
+from harmony.official import (
     AICT_ENV,
     AICT_FULL_RES,
     HDNET_ENV,

@@ -1,9 +1,11 @@
-"""Fixtures shared by the whole suite: seeded generators, random checkpoints, exported graphs.
+"""Fixtures shared by the whole suite: seeded generators, random checkpoints, exported graphs,
+a fresh CPU build of the plugins' math.
 
 `exported(arch, target, precision)` exports lazily and caches the file for the whole session,
 so every (arch, target, precision) graph is traced once however many tests use it.
 """
 
+import shutil
 from pathlib import Path
 
 import onnx
@@ -12,12 +14,30 @@ import torch
 
 from harmony.models import load_checkpoint
 from harmony.models.init import make_random_checkpoint
+from tests.helpers import BUILD_SCRIPT, bound_plugin_dir, run
 
 
 @pytest.fixture
 def rng():
     """A seeded torch generator (seed 0)."""
     return torch.Generator().manual_seed(0)
+
+
+@pytest.fixture(scope="session")
+def cpu_ops_dir(tmp_path_factory) -> Path:
+    """Build libharmony_cpu_ops.so (the plugins' math for the CPU: what the exporter verifies
+    TensorRT-target graphs with) from the current sources with `build_plugins.sh --cpu-only`
+    into a temporary directory, and point harmony.plugins at it (HARMONY_PLUGIN_DIR)."""
+    for tool in ("cmake", "c++"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} not found: cannot build libharmony_cpu_ops.so")
+    build_dir = tmp_path_factory.mktemp("harmony_cpu_ops")
+    run([str(BUILD_SCRIPT), "--cpu-only"], env={"HARMONY_PLUGIN_DIR": str(build_dir)})
+    assert (build_dir / "libharmony_cpu_ops.so").is_file()
+    from harmony.plugins import cpu
+
+    with bound_plugin_dir(build_dir, cpu):
+        yield build_dir
 
 
 ARCHS = ("aict", "hdnet", "hdnet-lite")

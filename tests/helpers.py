@@ -1,6 +1,19 @@
-"""Shared test inputs."""
+"""Shared test inputs and tools."""
 
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import types
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
 import torch
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+BUILD_SCRIPT = REPO_ROOT / "scripts" / "build_plugins.sh"
 
 
 def blob_mask(height: int, width: int, batch: int = 1, soft: bool = False) -> torch.Tensor:
@@ -13,3 +26,38 @@ def blob_mask(height: int, width: int, batch: int = 1, soft: bool = False) -> to
         m = (1.2 - r).clamp(0, 0.2) / 0.2 if soft else (r < 1).float()
         masks.append(m)
     return torch.stack(masks)[:, None]
+
+
+def run(command: list[str], env: dict[str, str] | None = None, timeout: float = 600) -> str:
+    """Run `command` (extra `env` on top of os.environ); return its output, fail with it."""
+    result = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        check=False,
+        timeout=timeout,
+    )
+    if result.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(command)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+        )
+    return result.stdout + result.stderr
+
+
+@contextlib.contextmanager
+def bound_plugin_dir(build_dir: Path, *bindings: types.ModuleType) -> Iterator[None]:
+    """Point harmony.plugins at `build_dir` (HARMONY_PLUGIN_DIR) and make `bindings` (modules of
+    harmony.plugins) and the op dispatch load their libraries from there; restored afterwards."""
+    from harmony.ops.dispatch import fused_kernels_unavailable
+
+    def forget() -> None:
+        for binding in bindings:
+            binding._library.cache_clear()
+        fused_kernels_unavailable.cache_clear()
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HARMONY_PLUGIN_DIR", str(build_dir))
+        forget()
+        yield
+    forget()

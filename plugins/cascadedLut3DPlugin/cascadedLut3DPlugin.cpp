@@ -74,7 +74,7 @@ int32_t CascadedLut3DPlugin::configurePlugin(
                 + " (CUDA grid limit), the profile's maximum image shape is " + dimsToString(max));
         return 0;
     }
-    HARMONY_PLUGIN_CATCH("CascadedLut3D::configurePlugin")
+    HARMONY_PLUGIN_CATCH(kName, "configurePlugin")
     return -1;
 }
 
@@ -95,7 +95,7 @@ int32_t CascadedLut3DPlugin::onShapeChange(
         checkShapes(in[kImage].dims, in[kMask].dims, in[kKnots].dims, in[kCurve].dims);
         return 0;
     }
-    HARMONY_PLUGIN_CATCH("CascadedLut3D::onShapeChange")
+    HARMONY_PLUGIN_CATCH(kName, "onShapeChange")
     return -1;
 }
 
@@ -142,7 +142,7 @@ int32_t CascadedLut3DPlugin::enqueue(PluginTensorDesc const* inputDesc, PluginTe
                 + ", map " + std::to_string(mapHeight) + "x" + std::to_string(mapWidth) + ")");
         return 0;
     }
-    HARMONY_PLUGIN_CATCH("CascadedLut3D::enqueue")
+    HARMONY_PLUGIN_CATCH(kName, "enqueue")
     return -1;
 }
 
@@ -168,7 +168,7 @@ IPluginV3* CascadedLut3DPluginCreator::createPlugin(
         }
         return std::make_unique<CascadedLut3DPlugin>().release();
     }
-    HARMONY_PLUGIN_CATCH("CascadedLut3D::createPlugin")
+    HARMONY_PLUGIN_CATCH(kName, "createPlugin")
     return nullptr;
 }
 

@@ -41,7 +41,7 @@ inline std::string cascadedLutArgumentError(
 {
     if (batch <= 0 || height <= 0 || width <= 0 || mapHeight <= 0 || mapWidth <= 0)
     {
-        return "CascadedLut3D: every dimension must be > 0";
+        return std::string(contract::kCascadedLutName) + ": every dimension must be > 0";
     }
     return {};
 }
@@ -52,18 +52,18 @@ inline std::string knnArgumentError(int64_t batch, int64_t channels, int64_t nbP
     using namespace contract;
     if (batch <= 0 || channels <= 0 || nbPositions <= 0)
     {
-        return "KnnTopkFusion: batch, channels and positions must be > 0, got " + std::to_string(batch) + ", "
-            + std::to_string(channels) + ", " + std::to_string(nbPositions);
+        return std::string(contract::kKnnTopkFusionName) + ": batch, channels and positions must be > 0, got "
+            + std::to_string(batch) + ", " + std::to_string(channels) + ", " + std::to_string(nbPositions);
     }
     if (k < kKnnKMin || k > kKnnKMax)
     {
-        return "KnnTopkFusion: attribute 'k' must be in [" + std::to_string(kKnnKMin) + ", " + std::to_string(kKnnKMax)
-            + "], got " + std::to_string(k);
+        return std::string(contract::kKnnTopkFusionName) + ": attribute '" + kKnnAttrK + "' must be in ["
+            + std::to_string(kKnnKMin) + ", " + std::to_string(kKnnKMax) + "], got " + std::to_string(k);
     }
     if (k > nbPositions)
     {
-        return "KnnTopkFusion: k=" + std::to_string(k) + " exceeds the number of positions "
-            + std::to_string(nbPositions);
+        return std::string(contract::kKnnTopkFusionName) + ": k=" + std::to_string(k)
+            + " exceeds the number of positions " + std::to_string(nbPositions);
     }
     return {};
 }

@@ -17,6 +17,9 @@ namespace contract
 
 constexpr char const* kPluginNamespace{"harmony"};
 constexpr char const* kPluginVersion{"1"};
+// String fields TensorRT's ONNX parser forwards from every custom node besides the op's own.
+constexpr char const* kPluginVersionAttr{"plugin_version"};
+constexpr char const* kPluginNamespaceAttr{"plugin_namespace"};
 
 // CascadedLut3D: image [B,3,H,W], mask [B,1,H,W], knots [B,3,9,h,w], curve [B,3,8,h,w].
 constexpr char const* kCascadedLutName{"CascadedLut3D"};

@@ -7,6 +7,7 @@
 #ifndef HARMONY_PLUGIN_FIELDS_H
 #define HARMONY_PLUGIN_FIELDS_H
 
+#include "common/harmonyContract.h"
 #include "common/pluginLogging.h"
 
 #include "NvInferRuntime.h"
@@ -23,7 +24,8 @@ namespace plugin
 //! Fields TensorRT's ONNX parser may forward besides the op's own attributes; they are ignored.
 inline bool isParserField(char const* name)
 {
-    return std::strcmp(name, "plugin_version") == 0 || std::strcmp(name, "plugin_namespace") == 0;
+    return std::strcmp(name, contract::kPluginVersionAttr) == 0
+           || std::strcmp(name, contract::kPluginNamespaceAttr) == 0;
 }
 
 //! The value of a scalar integer field (INT32, or INT64 that fits in int32: ONNX stores ints as

@@ -99,7 +99,7 @@ int32_t checkKnn(void const* features, void const* mask, void const* out, int32_
 {
     if (features == nullptr || mask == nullptr || out == nullptr)
     {
-        return cAbiFail("KnnTopkFusion: null tensor pointer");
+        return cAbiFail(std::string(harmony::contract::kKnnTopkFusionName) + ": null tensor pointer");
     }
     std::string error = harmony::knnArgumentError(batch, channels, nbPositions, k);
     return error.empty() ? 0 : cAbiFail(std::move(error));
@@ -116,7 +116,7 @@ extern "C" int32_t harmonyCascadedLut3DFloat(float const* image, float const* ma
     {
         if (image == nullptr || mask == nullptr || knots == nullptr || curve == nullptr || out == nullptr)
         {
-            return cAbiFail("CascadedLut3D: null tensor pointer");
+            return cAbiFail(std::string(harmony::contract::kCascadedLutName) + ": null tensor pointer");
         }
         if (std::string error = cascadedLutArgumentError(batch, height, width, mapHeight, mapWidth); !error.empty())
         {
@@ -156,7 +156,7 @@ extern "C" int32_t harmonyCascadedLut3DFloat(float const* image, float const* ma
     }
     catch (std::exception const& e)
     {
-        return cAbiFail(std::string("CascadedLut3D: ") + e.what());
+        return cAbiFail(std::string(harmony::contract::kCascadedLutName) + ": " + e.what());
     }
 }
 
@@ -171,7 +171,7 @@ extern "C" int32_t harmonyKnnTopkFloat(float const* features, float const* mask,
         }
         if (indices == nullptr)
         {
-            return cAbiFail("KnnTopkFusion: null indices pointer");
+            return cAbiFail(std::string(harmony::contract::kKnnTopkFusionName) + ": null indices pointer");
         }
         int64_t const n = nbPositions;
         for (int32_t b = 0; b < batch; ++b)
@@ -183,7 +183,7 @@ extern "C" int32_t harmonyKnnTopkFloat(float const* features, float const* mask,
     }
     catch (std::exception const& e)
     {
-        return cAbiFail(std::string("KnnTopkFusion: ") + e.what());
+        return cAbiFail(std::string(harmony::contract::kKnnTopkFusionName) + ": " + e.what());
     }
 }
 
@@ -212,7 +212,7 @@ extern "C" int32_t harmonyKnnTopkFusionFloat(float const* features, float const*
     }
     catch (std::exception const& e)
     {
-        return cAbiFail(std::string("KnnTopkFusion: ") + e.what());
+        return cAbiFail(std::string(harmony::contract::kKnnTopkFusionName) + ": " + e.what());
     }
 }
 

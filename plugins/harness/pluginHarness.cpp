@@ -467,7 +467,7 @@ void enqueueCascadedLut(PluginHandle const& h)
         // FP16: the same FP32 math on the same (rounded) inputs; only the output is rounded.
         float const tolerance = half ? 1e-3F : 1e-5F;
         float const diff = maxAbsDiff(actual, expected);
-        report(ok && diff <= tolerance, std::string("CascadedLut3D enqueue ") + (half ? "FP16" : "FP32")
+        report(ok && diff <= tolerance, std::string(hc::kCascadedLutName) + " enqueue " + (half ? "FP16" : "FP32")
                                             + " vs CPU library (max abs diff " + std::to_string(diff) + ")");
     }
 }
@@ -555,11 +555,11 @@ void enqueueKnn(IPluginCreatorV3One* creator, int32_t k, int32_t c, int32_t heig
     float const tolerance = half ? 2e-3F : 1e-5F;
     float const diff = maxAbsDiff(actual, expected);
     report(ok && diff <= tolerance,
-        "KnnTopkFusion enqueue " + std::string(half ? "FP16" : "FP32") + " k=" + std::to_string(k)
-            + " C=" + std::to_string(c) + " " + std::to_string(height) + "x" + std::to_string(width)
-            + " " + knnMaskName(maskKind) + " mask" + (integer ? " integer features" : "")
-            + (nonFinite ? " with NaN/inf features" : "")
-            + " vs CPU library (max abs diff " + std::to_string(diff) + ")");
+        std::string(hc::kKnnTopkFusionName) + " enqueue " + std::string(half ? "FP16" : "FP32")
+            + " k=" + std::to_string(k) + " C=" + std::to_string(c) + " " + std::to_string(height) + "x"
+            + std::to_string(width) + " " + knnMaskName(maskKind) + " mask" + (integer ? " integer features" : "")
+            + (nonFinite ? " with NaN/inf features" : "") + " vs CPU library (max abs diff " + std::to_string(diff)
+            + ")");
     destroy(h.plugin);
 }
 
@@ -622,7 +622,8 @@ int main(int argc, char** argv)
             knnCreator = creator;
         }
     }
-    report(lutCreator != nullptr && knnCreator != nullptr, "creators CascadedLut3D and KnnTopkFusion found");
+    report(lutCreator != nullptr && knnCreator != nullptr,
+        std::string("creators ") + hc::kCascadedLutName + " and " + hc::kKnnTopkFusionName + " found");
     if (lutCreator == nullptr || knnCreator == nullptr)
     {
         return 1;
@@ -636,34 +637,36 @@ int main(int argc, char** argv)
         IPluginV3* plugin = createWithK(knnCreator, PluginFieldType::kINT32, &bad);
         std::string const error = logger.takeLastError();
         report(plugin == nullptr && error.find("'k' must be in [1, 32]") != std::string::npos,
-            "KnnTopkFusion rejects k=" + std::to_string(bad) + " with a logged error");
+            std::string(hc::kKnnTopkFusionName) + " rejects k=" + std::to_string(bad) + " with a logged error");
         destroy(plugin);
     }
     {
         float const wrongType = 2.F;
         IPluginV3* plugin = createWithK(knnCreator, PluginFieldType::kFLOAT32, &wrongType);
-        report(plugin == nullptr && !logger.takeLastError().empty(), "KnnTopkFusion rejects a float k");
+        report(plugin == nullptr && !logger.takeLastError().empty(),
+            std::string(hc::kKnnTopkFusionName) + " rejects a float k");
         destroy(plugin);
         int64_t const wide = 3;
         plugin = createWithK(knnCreator, PluginFieldType::kINT64, &wide);
         PluginHandle h = interfaces(plugin);
         PluginFieldCollection const* fields = h.runtime != nullptr ? h.runtime->getFieldsToSerialize() : nullptr;
         report(fields != nullptr && *static_cast<int32_t const*>(fields->fields[0].data) == 3,
-            "KnnTopkFusion accepts k as INT64 (ONNX's integer type) and serializes it as INT32");
+            std::string(hc::kKnnTopkFusionName)
+                + " accepts k as INT64 (ONNX's integer type) and serializes it as INT32");
         destroy(plugin);
         int64_t const wideBad = 64;
         plugin = createWithK(knnCreator, PluginFieldType::kINT64, &wideBad);
         report(plugin == nullptr && logger.takeLastError().find("'k' must be in [1, 32]") != std::string::npos,
-            "KnnTopkFusion rejects an INT64 k=64");
+            std::string(hc::kKnnTopkFusionName) + " rejects an INT64 k=64");
         destroy(plugin);
         int32_t const one = 1;
         plugin = createWithK(knnCreator, PluginFieldType::kINT32, &one, "kk");
         report(plugin == nullptr && logger.takeLastError().find("unknown attribute 'kk'") != std::string::npos,
-            "KnnTopkFusion rejects an unknown attribute");
+            std::string(hc::kKnnTopkFusionName) + " rejects an unknown attribute");
         destroy(plugin);
         plugin = createWithK(lutCreator, PluginFieldType::kINT32, &one, hc::kKnnAttrK);
         report(plugin == nullptr && logger.takeLastError().find("unknown attribute 'k'") != std::string::npos,
-            "CascadedLut3D rejects an unknown attribute");
+            std::string(hc::kCascadedLutName) + " rejects an unknown attribute");
         destroy(plugin);
     }
     {
@@ -673,14 +676,14 @@ int main(int argc, char** argv)
         PluginFieldCollection const* fields = h.runtime != nullptr ? h.runtime->getFieldsToSerialize() : nullptr;
         report(fields != nullptr && fields->nbFields == 1
                    && *static_cast<int32_t const*>(fields->fields[0].data) == hc::kKnnKDefault,
-            "KnnTopkFusion without attributes uses the default k=1");
+            std::string(hc::kKnnTopkFusionName) + " without attributes uses the default k=1");
         destroy(plugin);
     }
 
     // ---- CascadedLut3D ----------------------------------------------------------------------
     PluginFieldCollection empty{0, nullptr};
     PluginHandle lut = interfaces(lutCreator->createPlugin("lut", &empty, TensorRTPhase::kBUILD));
-    report(lut.plugin != nullptr, "CascadedLut3D created");
+    report(lut.plugin != nullptr, std::string(hc::kCascadedLutName) + " created");
     if (lut.plugin == nullptr)
     {
         return 1;
@@ -690,29 +693,30 @@ int main(int argc, char** argv)
         PluginFieldCollection const* fields = lut.runtime->getFieldsToSerialize();
         PluginHandle again = interfaces(lutCreator->createPlugin("lut", fields, TensorRTPhase::kRUNTIME));
         report(fields != nullptr && fields->nbFields == 0 && again.plugin != nullptr,
-            "CascadedLut3D serialization round trip (no fields)");
+            std::string(hc::kCascadedLutName) + " serialization round trip (no fields)");
         destroy(again.plugin);
         PluginHandle copy = interfaces(lut.plugin->clone());
         report(copy.plugin != nullptr && std::strcmp(copy.core->getPluginName(), hc::kCascadedLutName) == 0,
-            "CascadedLut3D clone");
+            std::string(hc::kCascadedLutName) + " clone");
         destroy(copy.plugin);
     }
-    report(lut.build->getNbOutputs() == 1, "CascadedLut3D has 1 output");
+    report(lut.build->getNbOutputs() == 1, std::string(hc::kCascadedLutName) + " has 1 output");
     std::vector<std::vector<int64_t>> const lutShapes{{2, 3, 37, 53}, {2, 1, 37, 53}, {2, 3, 9, 7, 5}, {2, 3, 8, 7, 5}};
     std::vector<int64_t> const lutOut = outputShape(lut, lutShapes);
-    report(lutOut == lutShapes[0], "CascadedLut3D output shape " + shapeText(lutOut));
+    report(lutOut == lutShapes[0], std::string(hc::kCascadedLutName) + " output shape " + shapeText(lutOut));
     for (DataType type : {DataType::kFLOAT, DataType::kHALF})
     {
         DataType const in[]{type, type, type, type};
         DataType out{DataType::kINT32};
         report(lut.build->getOutputDataTypes(&out, 1, in, 4) == 0 && out == type,
-            "CascadedLut3D output type follows the image (" + std::to_string(static_cast<int32_t>(type)) + ")");
+            std::string(hc::kCascadedLutName) + " output type follows the image ("
+                + std::to_string(static_cast<int32_t>(type)) + ")");
     }
     {
         DataType const in[]{DataType::kINT8, DataType::kINT8, DataType::kINT8, DataType::kINT8};
         DataType out{};
         report(lut.build->getOutputDataTypes(&out, 1, in, 4) != 0 && !logger.takeLastError().empty(),
-            "CascadedLut3D rejects INT8 output type");
+            std::string(hc::kCascadedLutName) + " rejects INT8 output type");
     }
     {
         auto combo = [&](DataType t0, DataType t1, TensorFormat f = TensorFormat::kLINEAR)
@@ -720,19 +724,24 @@ int main(int argc, char** argv)
             return std::vector<DynamicPluginTensorDesc>{makeDesc(lutShapes[0], t0, f), makeDesc(lutShapes[1], t1),
                 makeDesc(lutShapes[2], t0), makeDesc(lutShapes[3], t0), makeDesc(lutShapes[0], t0)};
         };
-        report(acceptsAll(lut, combo(DataType::kFLOAT, DataType::kFLOAT), 4), "CascadedLut3D supports FP32 linear");
-        report(acceptsAll(lut, combo(DataType::kHALF, DataType::kHALF), 4), "CascadedLut3D supports FP16 linear");
-        report(!acceptsAll(lut, combo(DataType::kFLOAT, DataType::kHALF), 4), "CascadedLut3D rejects mixed FP32/FP16");
-        report(!acceptsAll(lut, combo(DataType::kINT8, DataType::kINT8), 4), "CascadedLut3D rejects INT8");
+        report(acceptsAll(lut, combo(DataType::kFLOAT, DataType::kFLOAT), 4),
+            std::string(hc::kCascadedLutName) + " supports FP32 linear");
+        report(acceptsAll(lut, combo(DataType::kHALF, DataType::kHALF), 4),
+            std::string(hc::kCascadedLutName) + " supports FP16 linear");
+        report(!acceptsAll(lut, combo(DataType::kFLOAT, DataType::kHALF), 4),
+            std::string(hc::kCascadedLutName) + " rejects mixed FP32/FP16");
+        report(!acceptsAll(lut, combo(DataType::kINT8, DataType::kINT8), 4),
+            std::string(hc::kCascadedLutName) + " rejects INT8");
         report(!acceptsAll(lut, combo(DataType::kHALF, DataType::kHALF, TensorFormat::kHWC8), 4),
-            "CascadedLut3D rejects a non-linear format");
+            std::string(hc::kCascadedLutName) + " rejects a non-linear format");
         auto good = combo(DataType::kFLOAT, DataType::kFLOAT);
-        report(lut.build->configurePlugin(good.data(), 4, &good[4], 1) == 0, "CascadedLut3D configurePlugin");
+        report(lut.build->configurePlugin(good.data(), 4, &good[4], 1) == 0,
+            std::string(hc::kCascadedLutName) + " configurePlugin");
         auto bad = combo(DataType::kFLOAT, DataType::kFLOAT);
         bad[2] = makeDesc({2, 3, 8, 7, 5}, DataType::kFLOAT);
         report(lut.build->configurePlugin(bad.data(), 4, &bad[4], 1) != 0
                    && logger.takeLastError().find("[B,3,9,h,w]") != std::string::npos,
-            "CascadedLut3D configurePlugin rejects 8 knots");
+            std::string(hc::kCascadedLutName) + " configurePlugin rejects 8 knots");
         auto dynamic = combo(DataType::kFLOAT, DataType::kFLOAT);
         for (auto& d : dynamic)
         {
@@ -740,7 +749,7 @@ int main(int argc, char** argv)
             d.desc.dims.d[d.desc.dims.nbDims - 1] = -1;
         }
         report(lut.build->configurePlugin(dynamic.data(), 4, &dynamic[4], 1) == 0,
-            "CascadedLut3D configurePlugin accepts dynamic dimensions");
+            std::string(hc::kCascadedLutName) + " configurePlugin accepts dynamic dimensions");
         auto huge = dynamic;
         for (auto& d : huge)
         {
@@ -748,23 +757,25 @@ int main(int argc, char** argv)
         }
         report(lut.build->configurePlugin(huge.data(), 4, &huge[4], 1) != 0
                    && logger.takeLastError().find("<= 65535") != std::string::npos,
-            "CascadedLut3D configurePlugin rejects a profile with B > 65535 (grid z)");
-        report(lut.build->getWorkspaceSize(good.data(), 4, &good[4], 1) == 0, "CascadedLut3D needs no workspace");
+            std::string(hc::kCascadedLutName) + " configurePlugin rejects a profile with B > 65535 (grid z)");
+        report(lut.build->getWorkspaceSize(good.data(), 4, &good[4], 1) == 0,
+            std::string(hc::kCascadedLutName) + " needs no workspace");
         std::vector<PluginTensorDesc> run;
         for (auto const& d : good)
         {
             run.push_back(d.desc);
         }
-        report(lut.runtime->onShapeChange(run.data(), 4, &run[4], 1) == 0, "CascadedLut3D onShapeChange");
+        report(lut.runtime->onShapeChange(run.data(), 4, &run[4], 1) == 0,
+            std::string(hc::kCascadedLutName) + " onShapeChange");
         run[1].dims = makeDims({2, 1, 36, 53});
         report(lut.runtime->onShapeChange(run.data(), 4, &run[4], 1) != 0 && !logger.takeLastError().empty(),
-            "CascadedLut3D onShapeChange rejects a mask of another size");
+            std::string(hc::kCascadedLutName) + " onShapeChange rejects a mask of another size");
     }
 
     // ---- KnnTopkFusion ----------------------------------------------------------------------
     int32_t const k = 4;
     PluginHandle knn = interfaces(createWithK(knnCreator, PluginFieldType::kINT32, &k));
-    report(knn.plugin != nullptr, "KnnTopkFusion created with k=4");
+    report(knn.plugin != nullptr, std::string(hc::kKnnTopkFusionName) + " created with k=4");
     if (knn.plugin == nullptr)
     {
         return 1;
@@ -778,33 +789,38 @@ int main(int argc, char** argv)
         PluginFieldCollection const* fieldsAgain
             = again.runtime != nullptr ? again.runtime->getFieldsToSerialize() : nullptr;
         ok = ok && fieldsAgain != nullptr && *static_cast<int32_t const*>(fieldsAgain->fields[0].data) == k;
-        report(ok, "KnnTopkFusion serialization round trip keeps k=4");
+        report(ok, std::string(hc::kKnnTopkFusionName) + " serialization round trip keeps k=4");
         destroy(again.plugin);
     }
     std::vector<std::vector<int64_t>> const knnShapes{{2, 24, 13, 11}, {2, 1, 13, 11}};
     std::vector<int64_t> const knnOut = outputShape(knn, knnShapes);
-    report(knnOut == knnShapes[0], "KnnTopkFusion output shape " + shapeText(knnOut));
+    report(knnOut == knnShapes[0], std::string(hc::kKnnTopkFusionName) + " output shape " + shapeText(knnOut));
     {
         DataType const in[]{DataType::kHALF, DataType::kHALF};
         DataType out{};
         report(knn.build->getOutputDataTypes(&out, 1, in, 2) == 0 && out == DataType::kHALF,
-            "KnnTopkFusion output type follows the features");
+            std::string(hc::kKnnTopkFusionName) + " output type follows the features");
         auto combo = [&](DataType t0, DataType t1)
         {
             return std::vector<DynamicPluginTensorDesc>{
                 makeDesc(knnShapes[0], t0), makeDesc(knnShapes[1], t1), makeDesc(knnShapes[0], t0)};
         };
-        report(acceptsAll(knn, combo(DataType::kFLOAT, DataType::kFLOAT), 2), "KnnTopkFusion supports FP32 linear");
-        report(acceptsAll(knn, combo(DataType::kHALF, DataType::kHALF), 2), "KnnTopkFusion supports FP16 linear");
-        report(!acceptsAll(knn, combo(DataType::kHALF, DataType::kFLOAT), 2), "KnnTopkFusion rejects mixed types");
-        report(!acceptsAll(knn, combo(DataType::kINT32, DataType::kINT32), 2), "KnnTopkFusion rejects INT32");
+        report(acceptsAll(knn, combo(DataType::kFLOAT, DataType::kFLOAT), 2),
+            std::string(hc::kKnnTopkFusionName) + " supports FP32 linear");
+        report(acceptsAll(knn, combo(DataType::kHALF, DataType::kHALF), 2),
+            std::string(hc::kKnnTopkFusionName) + " supports FP16 linear");
+        report(!acceptsAll(knn, combo(DataType::kHALF, DataType::kFLOAT), 2),
+            std::string(hc::kKnnTopkFusionName) + " rejects mixed types");
+        report(!acceptsAll(knn, combo(DataType::kINT32, DataType::kINT32), 2),
+            std::string(hc::kKnnTopkFusionName) + " rejects INT32");
         auto good = combo(DataType::kFLOAT, DataType::kFLOAT);
-        report(knn.build->configurePlugin(good.data(), 2, &good[2], 1) == 0, "KnnTopkFusion configurePlugin");
+        report(knn.build->configurePlugin(good.data(), 2, &good[2], 1) == 0,
+            std::string(hc::kKnnTopkFusionName) + " configurePlugin");
         auto tiny = std::vector<DynamicPluginTensorDesc>{makeDesc({1, 8, 1, 3}, DataType::kFLOAT),
             makeDesc({1, 1, 1, 3}, DataType::kFLOAT), makeDesc({1, 8, 1, 3}, DataType::kFLOAT)};
         report(knn.build->configurePlugin(tiny.data(), 2, &tiny[2], 1) != 0
                    && logger.takeLastError().find("exceeds the number of positions") != std::string::npos,
-            "KnnTopkFusion rejects k > h*w");
+            std::string(hc::kKnnTopkFusionName) + " rejects k > h*w");
         for (int32_t axis : {0, 1})
         {
             auto huge = combo(DataType::kFLOAT, DataType::kFLOAT);
@@ -812,8 +828,8 @@ int main(int argc, char** argv)
             huge[0].max.d[axis] = 65536;
             report(knn.build->configurePlugin(huge.data(), 2, &huge[2], 1) != 0
                        && logger.takeLastError().find("<= 65535") != std::string::npos,
-                std::string("KnnTopkFusion configurePlugin rejects a profile with ") + (axis == 0 ? "B" : "C")
-                    + " > 65535 (grid dimension)");
+                std::string(hc::kKnnTopkFusionName) + " configurePlugin rejects a profile with "
+                    + (axis == 0 ? "B" : "C") + " > 65535 (grid dimension)");
         }
         // Workspace is O(B * N * k): for 64x64 positions far below one N x N matrix.
         auto large = std::vector<DynamicPluginTensorDesc>{makeDesc({1, 256, 64, 64}, DataType::kFLOAT),
@@ -821,8 +837,8 @@ int main(int argc, char** argv)
         size_t const bytes = knn.build->getWorkspaceSize(large.data(), 2, &large[2], 1);
         size_t const n = 64 * 64;
         report(bytes >= n * k * 8 && bytes < n * k * 8 + n + 4096,
-            "KnnTopkFusion workspace is O(N*k): " + std::to_string(bytes) + " bytes for N=4096, k=4 (N*N*4 would be "
-                + std::to_string(n * n * 4) + ")");
+            std::string(hc::kKnnTopkFusionName) + " workspace is O(N*k): " + std::to_string(bytes)
+                + " bytes for N=4096, k=4 (N*N*4 would be " + std::to_string(n * n * 4) + ")");
     }
 
     // ---- enqueue ----------------------------------------------------------------------------

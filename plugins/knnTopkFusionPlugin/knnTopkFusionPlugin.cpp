@@ -77,7 +77,7 @@ int32_t KnnTopkFusionPlugin::configurePlugin(
                 + " (CUDA grid limit), the profile's maximum features shape is " + dimsToString(max));
         return 0;
     }
-    HARMONY_PLUGIN_CATCH("KnnTopkFusion::configurePlugin")
+    HARMONY_PLUGIN_CATCH(kName, "configurePlugin")
     return -1;
 }
 
@@ -95,7 +95,7 @@ size_t KnnTopkFusionPlugin::getWorkspaceSize(DynamicPluginTensorDesc const* inpu
         return knnTopkFusionWorkspaceSize(
             static_cast<int32_t>(dims.d[0]), static_cast<int32_t>(dims.d[2] * dims.d[3]), mK);
     }
-    HARMONY_PLUGIN_CATCH("KnnTopkFusion::getWorkspaceSize")
+    HARMONY_PLUGIN_CATCH(kName, "getWorkspaceSize")
     return 0;
 }
 
@@ -109,7 +109,7 @@ int32_t KnnTopkFusionPlugin::onShapeChange(
         checkShapes(in[kFeatures].dims, in[kMask].dims, mK);
         return 0;
     }
-    HARMONY_PLUGIN_CATCH("KnnTopkFusion::onShapeChange")
+    HARMONY_PLUGIN_CATCH(kName, "onShapeChange")
     return -1;
 }
 
@@ -152,7 +152,7 @@ int32_t KnnTopkFusionPlugin::enqueue(PluginTensorDesc const* inputDesc, PluginTe
                                        + ", N=" + std::to_string(positions) + ", k=" + std::to_string(mK) + ")");
         return 0;
     }
-    HARMONY_PLUGIN_CATCH("KnnTopkFusion::enqueue")
+    HARMONY_PLUGIN_CATCH(kName, "enqueue")
     return -1;
 }
 
@@ -166,7 +166,7 @@ PluginFieldCollection const* KnnTopkFusionPlugin::getFieldsToSerialize() noexcep
         mFieldsToSerialize.fields = mFields.data();
         return &mFieldsToSerialize;
     }
-    HARMONY_PLUGIN_CATCH("KnnTopkFusion::getFieldsToSerialize")
+    HARMONY_PLUGIN_CATCH(kName, "getFieldsToSerialize")
     return nullptr;
 }
 
@@ -201,7 +201,7 @@ IPluginV3* KnnTopkFusionPluginCreator::createPlugin(
         }
         return std::make_unique<KnnTopkFusionPlugin>(k).release();
     }
-    HARMONY_PLUGIN_CATCH("KnnTopkFusion::createPlugin")
+    HARMONY_PLUGIN_CATCH(kName, "createPlugin")
     return nullptr;
 }
 

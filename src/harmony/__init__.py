@@ -5,11 +5,11 @@ from harmony.errors import HarmonyError
 __version__ = "0.1.0"
 
 
-def harmonize(model, image, mask):
+def harmonize(model, image, mask, check_range: bool = True):
     """Harmonize `image` [B,3,H,W] in [0,1] with `mask` [B,1,H,W]: `harmony.models.harmonize`."""
     from harmony.models.pipeline import harmonize as _harmonize
 
-    return _harmonize(model, image, mask)
+    return _harmonize(model, image, mask, check_range)
 
 
 __all__ = ["HarmonyError", "__version__", "harmonize"]

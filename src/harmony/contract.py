@@ -1,14 +1,21 @@
-"""The op contract shared by the exporter, the plugin library and the runtime.
+"""The contract shared by the models, the exporter, the plugin library and the runtime.
 
-Every string that crosses the Python / ONNX / TensorRT boundary is spelled here once:
-op types, the ONNX domain, plugin name/version/namespace, input/output names and attribute
-names with their types, defaults and allowed ranges. The plugin library's C++ sources and
-README and the exporter's node attributes are tested against this module.
+Every string that crosses the Python / ONNX / TensorRT boundary is spelled here once: op types
+(= TensorRT plugin names), the ONNX domain, plugin version/namespace, the PyTorch custom-op
+names, input/output names and attribute names with their defaults and allowed ranges. The plugin
+library's contract header (`plugins/common/harmonyContract.h`) mirrors it and
+`tests/plugins/test_plugin_contract.py` fails where any other source spells one of these names.
+
+It also holds the project's vocabulary that commands and libraries share: architectures,
+precisions, export targets, fused-op implementations, the smallest image side and the default
+resolutions. This module imports nothing heavy, so command-line parsing can use it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from harmony.errors import HarmonyError
 
 ONNX_DOMAIN = "harmony"
 ONNX_DOMAIN_VERSION = 1
@@ -18,6 +25,9 @@ PLUGIN_VERSION = "1"
 # Attribute names TensorRT's ONNX parser reads from a custom node to find the plugin creator.
 PLUGIN_VERSION_ATTR = "plugin_version"
 PLUGIN_NAMESPACE_ATTR = "plugin_namespace"
+
+# PyTorch custom operators (torch.library) of the fused ops: `harmony::<OpContract.torch_name>`.
+TORCH_NAMESPACE = "harmony"
 
 # Names of the graph inputs/outputs of every exported harmonization graph.
 GRAPH_INPUTS = ("image", "mask")
@@ -52,6 +62,7 @@ class OpContract:
     """One fused op: its ONNX op type (= TensorRT plugin name), tensors and attributes."""
 
     name: str
+    torch_name: str
     inputs: tuple[str, ...]
     outputs: tuple[str, ...]
     attributes: tuple[IntAttribute, ...] = field(default=())
@@ -64,6 +75,11 @@ class OpContract:
     def namespace(self) -> str:
         return PLUGIN_NAMESPACE
 
+    @property
+    def torch_op(self) -> str:
+        """Qualified name of the PyTorch custom operator, e.g. `harmony::cascaded_lut`."""
+        return f"{TORCH_NAMESPACE}::{self.torch_name}"
+
     def attribute(self, name: str) -> IntAttribute:
         for attr in self.attributes:
             if attr.name == name:
@@ -73,12 +89,14 @@ class OpContract:
 
 CASCADED_LUT = OpContract(
     name="CascadedLut3D",
+    torch_name="cascaded_lut",
     inputs=("image", "mask", "knots", "curve"),
     outputs=("harmonized",),
 )
 
 KNN_TOPK_FUSION = OpContract(
     name="KnnTopkFusion",
+    torch_name="knn_topk_fusion",
     inputs=("features", "mask"),
     outputs=("fused",),
     attributes=(IntAttribute("k", default=1, minimum=1, maximum=32),),
@@ -90,3 +108,42 @@ OPS = (CASCADED_LUT, KNN_TOPK_FUSION)
 LUT_KNOTS = 9  # zero-prefixed cumulative sum of 8 softmaxed intervals
 LUT_CURVE_POINTS = 8
 LUT_CHANNELS = 3
+
+# --- vocabulary shared by commands and libraries ---------------------------------------------
+
+ARCHS = ("aict", "hdnet", "hdnet-lite")
+# Graph and engine precisions. INT8 (explicit Q/DQ graphs) is refused until a calibrated
+# exporter exists: nothing produces such a graph yet.
+PRECISIONS = ("fp32", "fp16")
+UNSUPPORTED_PRECISIONS = {
+    "int8": "INT8 needs a graph with calibrated Q/DQ nodes, which harmony-export cannot write "
+    "yet; use fp16 or fp32"
+}
+
+
+def check_precision(precision: str, what: str) -> str:
+    """`precision` if it is one of PRECISIONS; otherwise HarmonyError saying that `what` (e.g.
+    "the graph x.onnx") has a precision that is not supported yet (int8) or unknown."""
+    if precision in UNSUPPORTED_PRECISIONS:
+        raise HarmonyError(f"{what} is {precision}: {UNSUPPORTED_PRECISIONS[precision]}")
+    if precision not in PRECISIONS:
+        raise HarmonyError(
+            f"{what} declares precision '{precision}'; expected one of {', '.join(PRECISIONS)}"
+        )
+    return precision
+
+
+# Export targets: "trt" keeps the fused ops as the custom nodes above, "ort" writes them with
+# standard ONNX operators.
+TARGETS = ("trt", "ort")
+# ONNX opsets the exporter writes (the dynamo exporter's minimum is 18).
+DEFAULT_OPSET = 20
+OPSET_RANGE = (18, 23)
+# Implementations of the fused ops in PyTorch: the `harmony.ops` reference (any device) or the
+# plugin kernels of libharmony_cuda_ops.so (CUDA only).
+KERNELS = ("reference", "fused")
+# The smallest image side the pipeline accepts (HDNet pads up to its multiple of 8).
+MIN_SIDE = 2
+# The resolutions the project is measured at: harmony-bench's default and the default engine
+# profile (opt = the first, max = the largest).
+DEFAULT_RESOLUTIONS = ((1024, 1024), (2048, 2048))

@@ -1,7 +1,9 @@
-"""Atomic output files: written under a temporary name in the destination folder, then renamed.
+"""Output files: checked before any work, written atomically, never overwritten without force.
 
-A failed or interrupted write leaves no partial file behind and never replaces an existing
-one; an existing destination is only replaced with `force`.
+`check_writable` is the one check every writer and every command runs on its destinations
+before the work that produces them starts (so a long export or inference never ends in "cannot
+write"). `atomic_output` writes under a temporary name in the destination folder, then renames:
+a failed or interrupted write leaves no partial file behind and never replaces an existing one.
 """
 
 from __future__ import annotations
@@ -16,28 +18,56 @@ from pathlib import Path
 from harmony.errors import HarmonyError
 
 
-@contextlib.contextmanager
-def atomic_output(path: str | os.PathLike, force: bool = False) -> Iterator[Path]:
-    """Yield a temporary path next to `path`; on a clean exit it is renamed to `path`.
-
-    Missing parent folders are created. The temporary file is removed if the block raises.
-
-    Raises:
-        HarmonyError: `path` exists (without `force`), is a folder, or cannot be written.
-    """
+def check_writable(path: str | os.PathLike, force: bool = False) -> Path:
+    """Raise HarmonyError unless `path` can be written now: it is not a folder, it does not exist
+    (or `force`), and its folder exists or can be created and accepts new files (probed with a
+    temporary file, which is removed). Returns `path` as a Path; creates nothing."""
     path = Path(path)
     if path.is_dir():
         raise HarmonyError(f"Cannot write {path}: it is a folder. Pass a file name.")
     if path.exists() and not force:
         raise HarmonyError(
-            f"{path} already exists; refusing to overwrite it. Pass --force (force=True) to "
-            "replace it, or choose another output path."
+            f"{path} already exists; refusing to overwrite it. Pass --force to replace it, or "
+            "choose another output path."
         )
+    folder = path.absolute().parent
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir():
+        raise HarmonyError(f"Cannot write {path}: {folder} is a file, not a folder.")
+    probe = folder / f".harmony-write-probe.{secrets.token_hex(6)}.tmp"
+    try:
+        _create_exclusive(probe)
+        probe.unlink()
+    except OSError as exc:
+        raise HarmonyError(
+            f"Cannot write {path}: {folder} does not accept new files ({exc.strerror or exc}). "
+            "Choose another output path."
+        ) from None
+    return path
+
+
+def _create_exclusive(path: Path) -> None:
+    """Create the empty file `path`, failing if it exists."""
+    # O_EXCL with mode 0o666: a fresh file with the umask's usual permissions.
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike, force: bool = False) -> Iterator[Path]:
+    """Yield a temporary path next to `path`; on a clean exit it is renamed to `path`.
+
+    `path` is checked with `check_writable` first; missing parent folders are created. The
+    temporary file is removed if the block raises.
+
+    Raises:
+        HarmonyError: `path` exists (without `force`), is a folder, or cannot be written.
+    """
+    path = check_writable(path, force)
     temp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        # O_EXCL with mode 0o666: a fresh file with the umask's usual permissions.
-        os.close(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        _create_exclusive(temp)
     except OSError as exc:
         raise HarmonyError(f"Cannot write {path}: {exc.strerror or exc}.") from None
     try:

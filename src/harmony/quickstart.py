@@ -11,9 +11,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from harmony.contract import ARCHS
 from harmony.data import make_demo_dataset, read_image, read_mask, write_image
 from harmony.export.verify import psnr_db
-from harmony.models import ARCHS, harmonize, load_checkpoint
+from harmony.models import harmonize, load_checkpoint
 from harmony.models.init import make_random_checkpoint
 
 DEMO_SEED = 0
@@ -90,8 +91,10 @@ def export_demo_graphs(checkpoints: list[Path], out_dir: Path, force: bool = Fal
 def bench_demo_graphs(graphs: list[Path], iterations: int = 3) -> list[dict]:
     """harmony-bench's records for `graphs` in ONNX Runtime on the CPU at 1024x1024."""
     from harmony.profiling.bench import run_configs
-    from harmony.profiling.plan import model_entry, plan_configs
+    from harmony.profiling.plan import plan_configs
+    from harmony.profiling.prepare import prepare_configs
+    from harmony.runtime.loaders import identify
 
-    entries = [model_entry(graph) for graph in graphs]
-    configs = plan_configs(entries, ["ort"], ["fp32"], [BENCH_RESOLUTION], 1, 1, iterations)
-    return run_configs(configs)
+    sources = [identify(graph) for graph in graphs]
+    configs = plan_configs(sources, ["ort"], ["fp32"], [BENCH_RESOLUTION], 1, 1, iterations)
+    return run_configs(prepare_configs(configs, sources))

@@ -66,8 +66,10 @@ def test_bad_profile_options_exit_1_before_anything_else(
         raise AssertionError("TensorRT must not be touched before the options are checked")
 
     monkeypatch.setattr(engine_module, "import_tensorrt", no_tensorrt_please)
+    monkeypatch.setattr(trt_env, "import_tensorrt", no_tensorrt_please)
     result = invoke(runner, tmp_path / "missing.onnx", *args)
-    assert result.exit_code == 1, result.output
+    # A malformed value is a usage error (click: exit 2), a bad combination a HarmonyError (1).
+    assert result.exit_code == (2 if args[0] == "--res" and len(args) == 2 else 1), result.output
     assert message in result.output and "Traceback" not in result.output
 
 
@@ -82,7 +84,7 @@ def test_build_then_reuse_then_refuse_to_overwrite(runner, tmp_path, monkeypatch
     (plugin_dir / "libharmony_plugins.so").write_bytes(b"fake library")
     monkeypatch.setenv("HARMONY_PLUGIN_DIR", str(plugin_dir))
     monkeypatch.setenv("HARMONY_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setattr(engine_module, "gpu_identity", lambda: GpuIdentity("Fake GPU", "8.9"))
+    monkeypatch.setattr(trt_env, "gpu_identity", lambda: GpuIdentity("Fake GPU", "8.9"))
     monkeypatch.setattr(trt_env, "_LOADED_LIBRARIES", {})
     monkeypatch.setitem(sys.modules, "tensorrt", make_fake_tensorrt("10.8.0.43"))
     graph = write_graph(tmp_path / "aict.onnx", precision="fp16", custom_op=True)

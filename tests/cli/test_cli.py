@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import pytest
 from click.testing import CliRunner
 
@@ -49,3 +52,18 @@ def test_demo_runs_every_architecture_and_refuses_to_overwrite(runner, tmp_path,
     assert "RANDOM weights" in result.output
     again = runner.invoke(cli, ["demo", "--out", str(out)])
     assert again.exit_code == 1 and "--force" in again.output
+
+
+def test_commands_start_without_torch_or_onnx():
+    """`--help` and argument errors come before any heavy import (each costs seconds)."""
+    code = (
+        "import sys\n"
+        "from harmony.cli.main import cli\n"
+        "for command in ('run', 'export', 'bench', 'build', 'init', 'inspect', 'demo'):\n"
+        "    cli.main([command, '--help'], standalone_mode=False)\n"
+        "heavy = ('torch', 'onnx', 'onnxscript', 'onnxruntime', 'numpy', 'PIL')\n"
+        "print('loaded:', sorted(name for name in heavy if name in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "loaded: []"

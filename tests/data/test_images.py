@@ -108,16 +108,63 @@ def test_jpeg_write_is_8_bit_only(tmp_path):
         write_image(tmp_path / "out.bmp", image)
 
 
-def test_read_mask_takes_the_first_channel(tmp_path):
-    rgb = _pixels(5, 6, 3, np.uint8)
-    Image.fromarray(rgb).save(tmp_path / "mask_rgb.png")
-    gray16 = _pixels(5, 6, 1, np.uint16)[..., 0]
-    Image.fromarray(gray16).save(tmp_path / "mask16.png")
+def _blob(height=12, width=16):
+    """A binary foreground blob [H,W] (bool) and a soft version of it [H,W] uint8 (0..255)."""
+    ys, xs = np.mgrid[:height, :width]
+    radius = np.hypot((ys - height / 2) / (height / 3), (xs - width / 2) / (width / 3))
+    soft = np.clip((1.3 - radius) / 0.6, 0, 1)
+    return radius < 1, np.rint(soft * 255).astype(np.uint8)
 
-    mask = read_mask(tmp_path / "mask_rgb.png", size=(5, 6))
-    assert mask.shape == (1, 1, 5, 6) and mask.dtype == torch.float32
-    np.testing.assert_array_equal(_levels(mask, 8)[..., 0], rgb[..., 0])
-    np.testing.assert_array_equal(_levels(read_mask(tmp_path / "mask16.png"), 16)[..., 0], gray16)
+
+def _save(path, pixels, mode=None):
+    Image.fromarray(pixels, mode).save(path)
+    return path
+
+
+def test_mask_values_are_the_brightest_channel_scaled_by_bit_depth(tmp_path):
+    _, soft = _blob()
+    gray = _save(tmp_path / "gray.png", soft)
+    white = _save(tmp_path / "white.png", np.repeat(soft[..., None], 3, axis=2))
+    green = np.zeros((*soft.shape, 3), np.uint8)
+    green[..., 1] = soft
+    drawn_green = _save(tmp_path / "green.png", green)
+    deep = tmp_path / "deep.png"
+    deep.write_bytes(encode_png((soft.astype(np.uint16) * 257)[..., None]))
+
+    expected = torch.from_numpy(soft.astype(np.float32) / 255)[None, None]
+    for path in (gray, white, drawn_green, deep):
+        mask = read_mask(path, size=soft.shape)
+        assert mask.shape == (1, 1, *soft.shape) and mask.dtype == torch.float32
+        torch.testing.assert_close(mask, expected, atol=0, rtol=0, msg=path.name)
+
+
+def test_zero_one_label_map_reads_one_as_foreground(tmp_path):
+    inside, _ = _blob()
+    path = _save(tmp_path / "labels.png", inside.astype(np.uint8))  # values 0 and 1
+
+    mask = read_mask(path)
+
+    assert torch.equal(mask[0, 0], torch.from_numpy(inside.astype(np.float32)))
+
+
+def test_alpha_carries_the_mask_unless_it_is_uniformly_opaque(tmp_path):
+    inside, soft = _blob()
+    rgba = np.zeros((*soft.shape, 4), np.uint8)  # black colour, mask in the alpha
+    rgba[..., 3] = soft
+    gray_alpha = np.stack([np.full_like(soft, 255), soft], axis=2)  # white L, mask in the alpha
+    opaque = np.concatenate(  # an editor's RGBA export: mask in the colour, alpha all 255
+        [
+            np.repeat(inside[..., None].astype(np.uint8) * 255, 3, axis=2),
+            np.full_like(rgba[..., :1], 255),
+        ],
+        axis=2,
+    )
+
+    expected = torch.from_numpy(soft.astype(np.float32) / 255)
+    assert torch.equal(read_mask(_save(tmp_path / "rgba.png", rgba, "RGBA"))[0, 0], expected)
+    assert torch.equal(read_mask(_save(tmp_path / "la.png", gray_alpha, "LA"))[0, 0], expected)
+    opaque_mask = read_mask(_save(tmp_path / "opaque.png", opaque, "RGBA"))[0, 0]
+    assert torch.equal(opaque_mask, torch.from_numpy(inside.astype(np.float32)))
 
 
 def test_mask_size_mismatch_names_both_sizes_and_files(tmp_path):

@@ -90,25 +90,35 @@ def _chunk(kind, payload):
     )
 
 
+# The PNG specification's Adam7 figure: the pass (1-7) that carries each pixel of an 8x8 tile.
+ADAM7_PATTERN = np.array(
+    [
+        [1, 6, 4, 6, 2, 6, 4, 6],
+        [7, 7, 7, 7, 7, 7, 7, 7],
+        [5, 6, 5, 6, 5, 6, 5, 6],
+        [7, 7, 7, 7, 7, 7, 7, 7],
+        [3, 6, 4, 6, 3, 6, 4, 6],
+        [7, 7, 7, 7, 7, 7, 7, 7],
+        [5, 6, 5, 6, 5, 6, 5, 6],
+        [7, 7, 7, 7, 7, 7, 7, 7],
+    ]
+)
+
+
 def _interlaced_png(pixels):
-    """A 16-bit RGB Adam7 PNG with unfiltered rows (Pillow cannot write one)."""
+    """An RGB Adam7 PNG with unfiltered rows, written from the specification's pattern (Pillow
+    cannot write one). Pass p holds, row by row, the pixels whose tile position is marked p."""
     height, width, _ = pixels.shape
-    passes = (
-        (0, 0, 8, 8),
-        (0, 4, 8, 8),
-        (4, 0, 8, 4),
-        (0, 2, 4, 4),
-        (2, 0, 4, 2),
-        (0, 1, 2, 2),
-        (1, 0, 2, 1),
-    )
+    pass_of = np.tile(ADAM7_PATTERN, (-(-height // 8), -(-width // 8)))[:height, :width]
+    big_endian = ">u2" if pixels.dtype == np.uint16 else "u1"
     stream = b""
-    for row0, col0, row_step, col_step in passes:
-        sub = pixels[row0::row_step, col0::col_step].astype(">u2")
-        for row in sub:
-            if row.size:
-                stream += b"\x00" + row.tobytes()
-    header = struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 1)
+    for number in range(1, 8):
+        for row in range(height):
+            columns = np.flatnonzero(pass_of[row] == number)
+            if columns.size:
+                stream += b"\x00" + pixels[row, columns].astype(big_endian).tobytes()
+    bit_depth = 8 * pixels.dtype.itemsize
+    header = struct.pack(">IIBBBBB", width, height, bit_depth, 2, 0, 0, 1)
     return (
         b"\x89PNG\r\n\x1a\n"
         + _chunk(b"IHDR", header)
@@ -117,8 +127,18 @@ def _interlaced_png(pixels):
     )
 
 
-def test_decode_adam7_interlaced():
-    pixels = np.random.default_rng(0).integers(0, 65536, (11, 10, 3)).astype(np.uint16)
+def test_the_interlaced_test_file_is_what_pillow_reads():
+    """The oracle's own check: Pillow decodes an 8-bit file written this way to the pixels."""
+    pixels = np.random.default_rng(1).integers(0, 256, (13, 11, 3)).astype(np.uint8)
+
+    with Image.open(io.BytesIO(_interlaced_png(pixels))) as image:
+        np.testing.assert_array_equal(np.asarray(image), pixels)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_decode_adam7_interlaced(dtype):
+    top = np.iinfo(dtype).max
+    pixels = np.random.default_rng(0).integers(0, top, (11, 10, 3), endpoint=True).astype(dtype)
 
     np.testing.assert_array_equal(decode_png(_interlaced_png(pixels)), pixels)
 

@@ -118,3 +118,38 @@ def test_failed_parity_leaves_no_file(checkpoints, tmp_path, monkeypatch, cached
             checkpoints["hdnet-lite"], output, target="ort", verify_sizes=[(40, 56)]
         )
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.usefixtures("cpu_ops_dir")
+def test_trt_graphs_are_verified_with_the_plugin_math(
+    checkpoints, tmp_path, monkeypatch, cached_trace
+):
+    """The exporter's parity check runs the custom nodes in libharmony_cpu_ops.so, not in
+    harmony.ops: broken plugin math fails the export, and no file is left."""
+    report = onnx_from_checkpoint(
+        checkpoints["hdnet-lite"], tmp_path / "good.onnx", verify_sizes=[(40, 56)]
+    )
+    assert report.custom_nodes_verified_with == "plugin"
+    from harmony.plugins import cpu
+
+    monkeypatch.setattr(cpu, "knn_topk_fusion", lambda features, mask, k=1: features * 0)
+    output = tmp_path / "broken.onnx"
+    with pytest.raises(HarmonyError, match=r"parity check failed"):
+        onnx_from_checkpoint(checkpoints["hdnet-lite"], output, verify_sizes=[(40, 56)])
+    assert not output.exists() and _leftovers(tmp_path, output.name) == []
+
+
+def test_an_unwritable_destination_is_refused_before_the_export(checkpoints, tmp_path, monkeypatch):
+    import harmony.export as export_module
+
+    def no_export(*args):
+        raise AssertionError("the export ran although the output cannot be written")
+
+    monkeypatch.setattr(export_module, "onnx_from_model", no_export)
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where a folder is expected")
+    result = CliRunner().invoke(
+        export_alias, [str(checkpoints["hdnet-lite"]), "-o", str(blocker / "out.onnx")]
+    )
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith("error: Cannot write") and "is a file" in result.output

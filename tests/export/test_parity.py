@@ -1,8 +1,9 @@
 """Parity of every exported graph with the PyTorch pipeline, over sizes and a batch of 2.
 
 One dynamic-shape file per (arch, target, precision) serves all sizes. TensorRT-target graphs
-run through `SplitOrtRunner` (ONNX Runtime + harmony.ops for the custom nodes), i.e. the bytes
-TensorRT would receive.
+run through `SplitOrtRunner`: the bytes TensorRT would receive, standard nodes in ONNX Runtime
+and the custom nodes in the plugins' CPU library (libharmony_cpu_ops.so), so the PyTorch side
+(harmony.ops) and the graph side share no implementation of the fused ops.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ GRAPHS = [
 # Max abs bounds on [0,1] outputs, next to the PSNR bounds the exporter enforces.
 MAX_ABS = {"fp32": 1e-3, "fp16": 5e-2}
 
+pytestmark = pytest.mark.usefixtures("cpu_ops_dir")
+
 
 def _feeds(image, mask) -> dict:
     return dict(zip(GRAPH_INPUTS, (image.numpy(), mask.numpy()), strict=True))
@@ -39,7 +42,11 @@ def _params():
     params = []
     for graph in GRAPHS:
         for size in SIZES:
-            # Full HDNet (ngf 32) at 1024x1024: ~0.5 TMAC per run on a 2-core CPU, too slow for CI.
+            # Full HDNet (ngf 32) at 1024x1024 in the TensorRT-target graph: the CPU library's
+            # single-threaded KNN alone is 69 GMAC (~2 minutes here). HDNet-lite covers that
+            # graph shape at 1024x1024, HDNet the ORT graph there and this one at smaller sizes.
+            if graph[:2] == ("hdnet", "trt") and size[0] >= 1024:
+                continue
             marks = [pytest.mark.slow] if graph[0] == "hdnet" and size[0] >= 1024 else []
             params.append(
                 pytest.param(graph, size, marks=marks, id=f"{_graph_id(graph)}-{size[0]}x{size[1]}")
@@ -55,7 +62,7 @@ def runners(exported):
     def get(graph):
         if graph not in cache:
             cache.clear()
-            cache[graph] = SplitOrtRunner(exported(*graph)[1])
+            cache[graph] = SplitOrtRunner(exported(*graph)[1], "plugin")
         return cache[graph]
 
     return get

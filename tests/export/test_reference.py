@@ -1,9 +1,11 @@
-"""The CPU implementations of the custom nodes: split ORT runner and ReferenceEvaluator."""
+"""The CPU executors of TensorRT-target graphs: split ORT runner and ReferenceEvaluator, with
+the custom nodes computed by the plugins' CPU library or by harmony.ops."""
 
 from __future__ import annotations
 
 import numpy as np
 import onnx
+import pytest
 import torch
 import torch.nn.functional as F
 from onnx import TensorProto, helper
@@ -19,7 +21,10 @@ from harmony.contract import (
 )
 from harmony.export.custom_nodes import plugin_attributes
 from harmony.export.reference import SplitOrtRunner, reference_evaluator
+from harmony.plugins import cpu
 from tests.helpers import blob_mask
+
+pytestmark = pytest.mark.usefixtures("cpu_ops_dir")
 
 
 def _single_node_model(contract, shapes: dict[str, list], **attributes) -> onnx.ModelProto:
@@ -53,28 +58,34 @@ def _lut_inputs(rng):
     return {"image": image, "mask": mask, "knots": knots, "curve": curve}
 
 
-def test_cascaded_lut_node_on_both_cpu_runners(rng):
+# Each implementation computes a custom node exactly as its own function does.
+IMPLEMENTATIONS = {"plugin": lambda: cpu, "reference": lambda: ops}
+
+
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+def test_cascaded_lut_node_on_both_cpu_runners(rng, implementation):
     inputs = _lut_inputs(rng)
     model = _single_node_model(CASCADED_LUT, {k: list(v.shape) for k, v in inputs.items()})
     onnx.checker.check_model(model, full_check=True)
-    expected = ops.cascaded_lut(*inputs.values()).numpy()
+    expected = IMPLEMENTATIONS[implementation]().cascaded_lut(*inputs.values()).numpy()
     feeds = {k: v.numpy() for k, v in inputs.items()}
-    (split,) = SplitOrtRunner(model).run(feeds)
-    (evaluated,) = reference_evaluator(model).run(None, feeds)
+    (split,) = SplitOrtRunner(model, implementation).run(feeds)
+    (evaluated,) = reference_evaluator(model, implementation).run(None, feeds)
     np.testing.assert_array_equal(split, expected)
     np.testing.assert_array_equal(evaluated, expected)
 
 
-def test_knn_node_on_both_cpu_runners(rng):
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+def test_knn_node_on_both_cpu_runners(rng, implementation):
     features = torch.randn(2, 16, 6, 9, generator=rng)
     mask = blob_mask(6, 9, batch=2)
     model = _single_node_model(
         KNN_TOPK_FUSION, {"features": [2, 16, 6, 9], "mask": [2, 1, 6, 9]}, k=3
     )
-    expected = ops.knn_topk_fusion(features, mask, k=3).numpy()
+    expected = IMPLEMENTATIONS[implementation]().knn_topk_fusion(features, mask, k=3).numpy()
     feeds = {"features": features.numpy(), "mask": mask.numpy()}
-    (split,) = SplitOrtRunner(model).run(feeds)
-    (evaluated,) = reference_evaluator(model).run(None, feeds)
+    (split,) = SplitOrtRunner(model, implementation).run(feeds)
+    (evaluated,) = reference_evaluator(model, implementation).run(None, feeds)
     np.testing.assert_array_equal(split, expected)
     np.testing.assert_array_equal(evaluated, expected)
 
@@ -84,20 +95,17 @@ def test_runner_refuses_a_wrong_plugin_version(rng):
     for attr in model.graph.node[1].attribute:
         if attr.name == PLUGIN_VERSION_ATTR:
             attr.s = b"2"
-    try:
-        SplitOrtRunner(model)
-    except ValueError as exc:
-        assert PLUGIN_VERSION_ATTR in str(exc)
-    else:  # pragma: no cover
-        raise AssertionError("a wrong plugin_version was accepted")
+    with pytest.raises(ValueError, match=PLUGIN_VERSION_ATTR):
+        SplitOrtRunner(model, "plugin")
 
 
 def test_trt_graph_on_reference_evaluator_matches_pytorch(exported, models):
-    """The whole HDNet-lite TensorRT graph through the pure-numpy ReferenceEvaluator."""
+    """The whole HDNet-lite TensorRT graph through the pure-numpy ReferenceEvaluator (standard
+    ops independent of ONNX Runtime, the custom node by the plugins' CPU library)."""
     _, model = exported("hdnet-lite", "trt", "fp32")
     image, mask = torch.rand(1, 3, 45, 61), blob_mask(45, 61)
     expected = harmonize(models("hdnet-lite"), image, mask).numpy()
-    (actual,) = reference_evaluator(model).run(
+    (actual,) = reference_evaluator(model, "plugin").run(
         None, dict(zip(GRAPH_INPUTS, (image.numpy(), mask.numpy()), strict=True))
     )
     np.testing.assert_allclose(actual, expected, atol=1e-4, rtol=0)

@@ -60,10 +60,13 @@ class NotAllowed:
 @pytest.mark.parametrize(
     ("write", "message"),
     [
-        (lambda p: p.write_bytes(b"this is not a checkpoint"), "not a readable PyTorch checkpoint"),
+        (lambda p: p.write_bytes(b"this is not a checkpoint"), "is not a PyTorch checkpoint"),
+        (lambda p: p.write_bytes(bytes(range(256))), r"starts with bytes 00 01 02 03"),
+        (lambda p: p.write_bytes(b"\x80\x02 not a checkpoint"), "truncated or corrupt"),
         (lambda p: torch.save({"model": "weights"}, p), "not a model checkpoint"),
         (lambda p: torch.save([1, 2], p), "not a model checkpoint"),
-        (lambda p: p.write_bytes(pickle.dumps(NotAllowed())), "refused to unpickle|not a readable"),
+        (lambda p: torch.save({"model": NotAllowed()}, p), "holds Python objects other than"),
+        (lambda p: p.write_bytes(pickle.dumps(NotAllowed())), "truncated or corrupt"),
         (lambda p: torch.save({"fc.weight": torch.zeros(2)}, p), "cannot tell the architecture"),
     ],
 )
@@ -73,6 +76,24 @@ def test_unreadable_files_name_the_file_and_the_problem(tmp_path, write, message
     with pytest.raises(HarmonyError, match=message) as info:
         load_checkpoint(path)
     assert "bad.pth" in str(info.value)
+    assert "weights_only=False" not in str(info.value)  # never advise unsafe loading
+
+
+def test_an_onnx_graph_given_as_a_checkpoint_is_named_as_such(exported, tmp_path):
+    path = tmp_path / "model.pth"
+    path.write_bytes(exported("hdnet-lite", "ort", "fp32")[0].read_bytes())
+    with pytest.raises(HarmonyError, match=r"model\.pth is an ONNX graph, not a checkpoint"):
+        load_checkpoint(path)
+
+
+def test_non_finite_weights_are_refused_when_loading(tmp_path, lite_state):
+    state = {key: value.clone() for key, value in lite_state.items()}
+    state["model_layer3.1.weight"][0, 0, 0, 0] = float("nan")
+    state["LD.linear.bias"][1] = float("inf")
+    torch.save(state, tmp_path / "diverged.pth")
+    with pytest.raises(HarmonyError, match=r"NaN or infinite weights in 2 tensor\(s\)") as info:
+        load_checkpoint(tmp_path / "diverged.pth")
+    assert "model_layer3.1.weight" in str(info.value) and "LD.linear.bias" in str(info.value)
 
 
 def test_truncated_checkpoint(tmp_path, lite_state):

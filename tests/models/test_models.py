@@ -85,3 +85,19 @@ def test_hdnet_reads_input_nc_4():
     assert model.model_layer0.weight.shape == (8, 4, 3, 3)
     out = model(torch.zeros(1, 3, 16, 16), torch.ones(1, 1, 16, 16))
     assert out.shape == (1, 3, 16, 16)
+
+
+@pytest.mark.parametrize("size", [2, 8])
+def test_hdnet_runs_where_its_bottleneck_is_a_single_pixel(models, exported, size):
+    """Up to 8x8 (padded), the bottleneck is 1x1: InstanceNorm of one element is 0 in PyTorch as
+    in the ONNX graph (F.instance_norm would refuse it)."""
+    import onnxruntime as ort
+
+    model = models("hdnet-lite")
+    image = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(size))
+    mask = torch.zeros(1, 1, size, size)
+    mask[..., size // 2 :, :] = 1
+    result = harmonize(model, image, mask)
+    session = ort.InferenceSession(str(exported("hdnet-lite", "ort", "fp32")[0]))
+    (graph,) = session.run(None, {"image": image.numpy(), "mask": mask.numpy()})
+    torch.testing.assert_close(result, torch.from_numpy(graph), atol=1e-4, rtol=0)

@@ -2,13 +2,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from harmony.export.torch_ops import lut_separable
+from harmony.export.lowering import lut_separable
 from harmony.ops import cascaded_lut
 from tests.helpers import blob_mask
 
 
 def official_grid_sample_chain(image, mask, knots, curve):
-    """The official AICT `mapping`: two 5-D grid_sample lookups per channel (aict.md §3.2)."""
+    """The official AICT `mapping`: two 5-D grid_sample lookups per channel (docs/models.md,
+    "The cascaded LUT")."""
     b, _, height, width = image.shape
     gy, gx = torch.meshgrid(
         torch.linspace(-1, 1, height), torch.linspace(-1, 1, width), indexing="ij"
@@ -47,7 +48,8 @@ def test_equals_official_grid_sample_chain(height, width, h, w, soft, rng):
     # coordinate differences, amplified by these steep random curves).
     torch.testing.assert_close(out, expected, atol=1e-5, rtol=0)
     # The separable form (resize each knot plane, then interpolate along the knots) is an
-    # independent formulation of the same lookups (aict.md §3.2): float32 apart, no more.
+    # independent formulation of the same lookups (docs/models.md, "The cascaded LUT"): float32
+    # apart, no more.
     separable = lut_separable(image, mask, knots, curve)
     torch.testing.assert_close(out, separable, atol=1e-5, rtol=0)
 

@@ -7,7 +7,8 @@ from tests.helpers import blob_mask
 
 
 def official_local_dynamics_fusion(x, m, k):
-    """Official `LocalDynamics` up to the fused tensor, transcribed literally (hdnet.md §3.1)."""
+    """Official `LocalDynamics` up to the fused tensor, transcribed literally (docs/models.md,
+    "LocalDynamics")."""
     b, c, h, w = x.shape
     query_all, support_all = (x * m).view(b, c, -1), (x * (1 - m)).view(b, c, -1)
     fused = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -9,11 +10,12 @@ import pytest
 
 from harmony import contract
 
-PLUGINS_DIR = Path(__file__).resolve().parents[2] / "plugins"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+PLUGINS_DIR = REPO_ROOT / "plugins"
 HEADER = PLUGINS_DIR / "common" / "harmonyContract.h"
 
 # C++ identifiers of each op in harmonyContract.h.
-OP_PREFIX = {"CascadedLut3D": "kCascadedLut", "KnnTopkFusion": "kKnnTopkFusion"}
+OP_PREFIX = {contract.CASCADED_LUT: "kCascadedLut", contract.KNN_TOPK_FUSION: "kKnnTopkFusion"}
 
 
 def _folder(op: contract.OpContract) -> Path:
@@ -36,12 +38,14 @@ def test_header_matches_contract():
     c = _header_constants()
     assert c["kPluginNamespace"] == contract.PLUGIN_NAMESPACE
     assert c["kPluginVersion"] == contract.PLUGIN_VERSION
+    assert c["kPluginVersionAttr"] == contract.PLUGIN_VERSION_ATTR
+    assert c["kPluginNamespaceAttr"] == contract.PLUGIN_NAMESPACE_ATTR
     assert c["kLutKnots"] == contract.LUT_KNOTS
     assert c["kLutCurvePoints"] == contract.LUT_CURVE_POINTS
     assert c["kLutChannels"] == contract.LUT_CHANNELS
-    assert {op.name for op in contract.OPS} == set(OP_PREFIX)
+    assert set(contract.OPS) == set(OP_PREFIX)
     for op in contract.OPS:
-        prefix = OP_PREFIX[op.name]
+        prefix = OP_PREFIX[op]
         assert c[f"{prefix}Name"] == op.name
         assert c[f"{prefix}Inputs"] == op.inputs
         assert c[f"{prefix}Outputs"] == op.outputs
@@ -57,16 +61,100 @@ def test_header_matches_contract():
     )
 
 
-def test_plugin_sources_spell_names_only_through_the_header():
-    """Op and attribute names appear as string literals in harmonyContract.h only."""
-    spelled = {op.name for op in contract.OPS} | {
-        a.name for op in contract.OPS for a in op.attributes
+# Names of the contract that only harmonyContract.h and harmony/contract.py may spell.
+CONTRACT_NAMES = (
+    *(op.name for op in contract.OPS),
+    *(op.torch_op for op in contract.OPS),
+    contract.PLUGIN_VERSION_ATTR,
+    contract.PLUGIN_NAMESPACE_ATTR,
+)
+CONTRACT_SOURCES = {HEADER, REPO_ROOT / "src" / "harmony" / "contract.py"}
+CODE_FOLDERS = ("src", "plugins", "scripts", "benchmarks", "tests", "examples")
+CPP_SUFFIXES = {".h", ".cpp", ".cu"}
+
+
+def _code_files(suffixes: set[str]) -> list[Path]:
+    files = []
+    for folder in CODE_FOLDERS:
+        files += [
+            path
+            for path in (REPO_ROOT / folder).rglob("*")
+            if path.suffix in suffixes and path not in CONTRACT_SOURCES
+        ]
+    return files
+
+
+def _cpp_string_literals(text: str) -> list[str]:
+    """The string literals of C++/CUDA source, comments and character literals skipped."""
+    literals, i = [], 0
+    while i < len(text):
+        if text.startswith("//", i):
+            i = text.find("\n", i) % (len(text) + 1)
+        elif text.startswith("/*", i):
+            i = text.index("*/", i) + 2
+        elif text[i] in "\"'":
+            quote, j = text[i], i + 1
+            while text[j] != quote:
+                j += 2 if text[j] == "\\" else 1
+            if quote == '"':
+                literals.append(text[i + 1 : j])
+            i = j + 1
+        else:
+            i += 1
+    return literals
+
+
+def _python_string_literals(text: str) -> list[str]:
+    """The string constants of Python source (f-string parts included), docstrings excluded."""
+    tree = ast.parse(text)
+    docstrings = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+                docstrings.add(id(body[0].value))
+    return [
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and id(node) not in docstrings
+    ]
+
+
+def _spelled(literals: list[str]) -> set[str]:
+    return {
+        name
+        for name in CONTRACT_NAMES
+        for literal in literals
+        if re.search(rf"(?<![\w:]){re.escape(name)}(?![\w])", literal)
     }
-    for path in PLUGINS_DIR.rglob("*"):
-        if path.suffix not in {".h", ".cpp", ".cu"} or path == HEADER:
-            continue
-        literals = set(re.findall(r'"((?:[^"\\\n]|\\.)*)"', path.read_text()))
-        assert not literals & spelled, f"{path} spells {literals & spelled}; use harmonyContract.h"
+
+
+def test_the_lexers_find_names_inside_longer_literals():
+    """The scanner itself: a name inside a message is found, comments and docstrings are not."""
+    name = contract.KNN_TOPK_FUSION.name
+    cpp = f'// {name} in a comment\nlog("{name}::enqueue failed", \'"\');'
+    python = f'"""{name} in a docstring."""\nmessage = f"{{x}} {name}: k must be > 0"\n'
+    assert _spelled(_cpp_string_literals(cpp)) == {name}
+    assert _spelled(_python_string_literals(python)) == {name}
+    assert _spelled([f"harmonyCuda{name}Float"]) == set()  # a C symbol, not the op's name
+
+
+@pytest.mark.parametrize("language", ["C++", "Python"])
+def test_contract_names_are_spelled_only_in_the_contract(language):
+    """Op names, custom-op names and the parser's attribute names appear in no string literal
+    outside harmonyContract.h and harmony/contract.py (docstrings and comments aside)."""
+    if language == "C++":
+        files, literals_of = _code_files(CPP_SUFFIXES), _cpp_string_literals
+    else:
+        files, literals_of = _code_files({".py"}), _python_string_literals
+    offenders = {
+        str(path.relative_to(REPO_ROOT)): spelled
+        for path in files
+        if (spelled := _spelled(literals_of(path.read_text())))
+    }
+    assert not offenders, f"spell these through the contract instead: {offenders}"
 
 
 def _table(text: str, section: str) -> list[list[str]]:

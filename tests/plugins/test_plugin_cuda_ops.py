@@ -18,6 +18,7 @@ import pytest
 import torch
 
 from harmony import ops
+from harmony.contract import CASCADED_LUT
 from tests.plugins.op_inputs import knn_inputs, lut_inputs
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -104,7 +105,7 @@ def test_without_a_gpu_a_launch_reports_the_cuda_error(lib):
     assert cuda.unavailable_reason().startswith("no CUDA device")
     p = 256
     assert lib.harmonyCudaCascadedLut3D(0, p, p, p, p, p, 1, 4, 4, 2, 2, None) == 2
-    assert re.match(r"CascadedLut3D: kernel launch failed: cuda\w+ \(", _last_error(lib))
+    assert re.match(rf"{CASCADED_LUT.name}: kernel launch failed: cuda\w+ \(", _last_error(lib))
     assert lib.harmonyCudaProbe() == 2
     assert re.match(r"the harmony CUDA kernels cannot run on this device: cuda", _last_error(lib))
 

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from harmony.contract import KNN_TOPK_FUSION
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = REPO_ROOT / "scripts" / "build_plugins.sh"
 
@@ -73,7 +75,8 @@ def test_harness_host_checks_pass(plugin_build, run_tool):
     )
     assert "FAIL" not in output
     assert "OK: 0 failure(s)" in output
-    assert "PASS KnnTopkFusion rejects k=33 with a logged error" in output
-    assert "PASS KnnTopkFusion serialization round trip keeps k=4" in output
+    name = KNN_TOPK_FUSION.name
+    assert f"PASS {name} rejects k=33 with a logged error" in output
+    assert f"PASS {name} serialization round trip keeps k=4" in output
     # Either enqueue ran and was compared, or the harness said it skipped it.
     assert "SKIP enqueue: no CUDA device" in output or "enqueue FP32 vs CPU library" in output

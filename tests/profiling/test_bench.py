@@ -1,3 +1,6 @@
+"""harmony-bench's library: planning (no side effects), preparing (artifacts, MACs) and running
+each configuration in its own process, every configuration reported."""
+
 import json
 
 import pytest
@@ -5,9 +8,11 @@ import torch
 
 from harmony.models.init import make_random_checkpoint
 from harmony.profiling.bench import BenchConfig, environment, run_configs
-from harmony.profiling.plan import model_entry, plan_configs
+from harmony.profiling.plan import plan_configs
+from harmony.profiling.prepare import prepare_configs
 from harmony.profiling.report import bench_document, markdown_report, markdown_table
-from harmony.runtime.trt_runner import TrtRunner
+from harmony.runtime.backends import get_backend
+from harmony.runtime.loaders import identify
 
 RECORD_KEYS = {
     "arch",
@@ -25,6 +30,8 @@ RECORD_KEYS = {
     "skipped",
 }
 
+pytestmark = pytest.mark.usefixtures("cpu_ops_dir")  # TensorRT-target exports are verified
+
 
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory):
@@ -32,15 +39,33 @@ def cache(tmp_path_factory):
     return tmp_path_factory.mktemp("cache")
 
 
+@pytest.fixture
+def in_cache(cache, monkeypatch):
+    monkeypatch.setenv("HARMONY_CACHE_DIR", str(cache))
+    return cache
+
+
 @pytest.fixture(scope="module")
 def lite(tmp_path_factory):
-    return make_random_checkpoint("hdnet-lite", 0, tmp_path_factory.mktemp("bench") / "lite.pth")
+    path = make_random_checkpoint("hdnet-lite", 0, tmp_path_factory.mktemp("bench") / "lite.pth")
+    return identify(path)
 
 
-def test_a_measured_record_has_the_schema(lite, monkeypatch, cache):
-    monkeypatch.setenv("HARMONY_CACHE_DIR", str(cache))
-    (config,) = plan_configs([model_entry(lite)], ["torch"], ["fp32"], [(64, 48)], 2, 1, 2)
-    (record,) = run_configs([config])
+def _files(folder):
+    return sorted(path for path in folder.rglob("*") if path.is_file())
+
+
+def test_plan_then_prepare_then_measure(lite, in_cache):
+    """Planning writes nothing; preparing exports (once) and counts MACs; the record of a
+    measurement has the schema."""
+    before = _files(in_cache)
+    configs = plan_configs([lite], ["torch", "ort"], ["fp32"], [(64, 48)], 2, 1, 2)
+    assert all(config.model is None and config.macs is None for config in configs)
+    assert _files(in_cache) == before
+    torch_row, ort_row = prepare_configs(configs, [lite])
+    assert torch_row.model == str(lite.path) and ".ort.fp32." in ort_row.model
+    assert torch_row.macs == ort_row.macs and torch_row.macs["total"] > 0
+    (record,) = run_configs([torch_row])
     assert set(record) >= RECORD_KEYS
     assert record["skipped"] is None, record["skipped"]
     assert set(record["latency_ms"]) >= {"mean", "p50", "p90", "p99", "min"}
@@ -51,15 +76,13 @@ def test_a_measured_record_has_the_schema(lite, monkeypatch, cache):
     json.dumps(record)  # serialisable as is
 
 
-def test_configurations_that_cannot_run_are_reported_with_the_reason(lite, monkeypatch, cache):
-    monkeypatch.setenv("HARMONY_CACHE_DIR", str(cache))
-    entry = model_entry(lite)
-    configs = plan_configs([entry], ["torch", "trt"], ["fp16"], [(64, 64)], 1, 0, 1)
-    records = run_configs(configs)
+def test_configurations_that_cannot_run_are_reported_with_the_reason(lite, in_cache):
+    configs = plan_configs([lite], ["torch", "trt"], ["fp16"], [(64, 64)], 1, 0, 1)
+    records = run_configs(prepare_configs(configs, [lite]))
     assert len(records) == 2
     if not torch.cuda.is_available():
-        assert "CUDA" in records[0]["skipped"]
-    trt = TrtRunner.availability("cuda")
+        assert records[0]["skipped"] == "fp16 in PyTorch needs a CUDA device"
+    trt = get_backend("trt").availability("cuda")
     if not trt.ok:
         assert records[1]["skipped"] == trt.reason
     report = markdown_report(bench_document(environment("harmony-bench test"), records))
@@ -67,28 +90,36 @@ def test_configurations_that_cannot_run_are_reported_with_the_reason(lite, monke
 
 
 def test_a_crashing_configuration_is_skipped_not_dropped(tmp_path):
-    bogus = BenchConfig(
-        "hdnet-lite", str(tmp_path / "gone.pth"), "torch", "fp32", "cpu", 32, 32, 1, 0, 1
-    )
+    gone = str(tmp_path / "gone.pth")
+    bogus = BenchConfig("hdnet-lite", gone, "torch", "fp32", "cpu", 32, 32, 1, 0, 1, model=gone)
     (record,) = run_configs([bogus])
     assert record["skipped"].startswith("failed (exit 1)")
     assert "gone.pth" in record["skipped"]
 
 
-def test_an_onnx_graph_runs_only_at_its_own_precision(exported):
-    path, _ = exported("hdnet-lite", "ort", "fp32")
-    entry = model_entry(path)
-    assert entry.arch == "hdnet-lite" and entry.params == 652_893
-    fp32, fp16 = plan_configs([entry], ["ort"], ["fp32", "fp16"], [(64, 64)], 1, 0, 1)
-    assert fp32.skip_reason is None and fp32.model == str(path)
-    assert fp16.skip_reason == f"{path.name} is a fp32 graph"
+def test_an_onnx_graph_runs_only_at_its_own_precision_and_target(exported):
+    ort_graph, trt_graph = (identify(exported("hdnet-lite", t, "fp32")[0]) for t in ("ort", "trt"))
+    assert ort_graph.arch == "hdnet-lite" and ort_graph.params == 652_893
+    fp32, fp16 = plan_configs([ort_graph], ["ort"], ["fp32", "fp16"], [(64, 64)], 1, 0, 1)
+    assert fp32.skip_reason is None and fp32.source == str(ort_graph.path)
+    assert fp16.skip_reason == f"{ort_graph.path.name} is a fp32 graph"
+    (refused,) = plan_configs([trt_graph], ["ort"], ["fp32"], [(64, 64)], 1, 0, 1)
+    assert refused.skip_reason.endswith("the ort backend runs ort-target graphs")
+    (torch_row,) = plan_configs([ort_graph], ["torch"], ["fp32"], [(64, 64)], 1, 0, 1)
+    assert torch_row.skip_reason == "the torch backend runs checkpoints, not a .onnx graph"
 
 
-def test_torch_runs_once_per_kernel_implementation(lite, monkeypatch, cache):
-    monkeypatch.setenv("HARMONY_CACHE_DIR", str(cache))
-    entry = model_entry(lite)
+def test_runs_that_do_not_fit_in_memory_are_skipped_with_the_estimate(lite, monkeypatch):
+    monkeypatch.setenv("HARMONY_MEMORY_LIMIT_GB", "4")
+    small, large = plan_configs([lite], ["ort"], ["fp32"], [(512, 512), (2048, 2048)], 1, 0, 1)
+    assert small.skip_reason is None
+    assert "needs about" in large.skip_reason and "more than the 4.0 GiB" in large.skip_reason
+    assert "torch backend" in large.skip_reason  # what to do instead
+
+
+def test_torch_runs_once_per_kernel_implementation(lite, in_cache):
     configs = plan_configs(
-        [entry], ["torch", "trt"], ["fp32"], [(64, 64)], 1, 0, 1, kernels=["reference", "fused"]
+        [lite], ["torch", "trt"], ["fp32"], [(64, 64)], 1, 0, 1, kernels=["reference", "fused"]
     )
     assert [(c.backend, c.kernels) for c in configs] == [
         ("torch", "reference"),
@@ -97,6 +128,6 @@ def test_torch_runs_once_per_kernel_implementation(lite, monkeypatch, cache):
     ]
     if not torch.cuda.is_available():
         assert configs[1].skip_reason.startswith("the fused CUDA kernels cannot run: no CUDA")
-        records = run_configs(configs[1:2])
+        records = run_configs(prepare_configs(configs[1:2], [lite]))
         assert records[0]["kernels"] == "fused" and records[0]["skipped"]
         assert "| hdnet-lite | torch+fused | fp32 |" in markdown_table(records)

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import hashlib
 import types
 from pathlib import Path
 
 import onnx
 from onnx import TensorProto, helper
 
-from harmony.contract import CASCADED_LUT, ONNX_DOMAIN
+from harmony.contract import CASCADED_LUT, DEFAULT_RESOLUTIONS, ONNX_DOMAIN
 from harmony.export.metadata import PREFIX as METADATA_PREFIX
 from harmony.runtime.manifest import EngineManifest, PluginRecord
 from harmony.runtime.profiles import profile_from_resolutions
@@ -228,8 +229,17 @@ def make_manifest(**changes) -> EngineManifest:
             library_sha256="a" * 64,
             library_path="/build/plugins/libharmony_plugins.so",
             namespace="harmony",
-            versions={"CascadedLut3D": "1"},
+            versions={CASCADED_LUT.name: "1"},
         ),
-        profiles=(profile_from_resolutions("1024,2048"),),
+        profiles=(profile_from_resolutions(DEFAULT_RESOLUTIONS),),
     )
     return dataclasses.replace(manifest, **changes)
+
+
+def write_engine(path: Path, content: bytes = b"serialized engine", **changes) -> Path:
+    """An engine file and its manifest (`make_manifest(**changes)`, the engine's true hash);
+    replaces both where they exist."""
+    path.write_bytes(content)
+    manifest = make_manifest(engine_sha256=hashlib.sha256(content).hexdigest(), **changes)
+    manifest.write(path, force=True)
+    return path

@@ -8,26 +8,24 @@ import sys
 
 import pytest
 
+from harmony.contract import CASCADED_LUT
 from harmony.errors import HarmonyError
 from harmony.files import sha256_file
-from harmony.runtime import engine as engine_module
 from harmony.runtime import trt_env
-from harmony.runtime.engine import (
-    BuildPlan,
-    build_plan,
-    check_graph,
-    engine_cache_key,
-    engine_cache_path,
-    engine_from_onnx,
-    onnx_facts,
-)
+from harmony.runtime.engine import engine_cache_path, engine_from_onnx
+from harmony.runtime.engine_builder import BuildPlan, build_plan, check_graph, onnx_facts
+from harmony.runtime.engine_cache import engine_cache_dir, engine_cache_key
 from harmony.runtime.manifest import manifest_path, read_manifest
-from harmony.runtime.profiles import profile_from_resolutions, profile_from_shapes
+from harmony.runtime.profiles import (
+    parse_resolutions,
+    profile_from_resolutions,
+    profile_from_shapes,
+)
 from harmony.runtime.trt_env import GpuIdentity, TrtEnvironment
 from tests.runtime.fakes import call_names, make_fake_tensorrt, write_graph
 
 GPU = GpuIdentity(name="Fake GPU 80GB", compute_capability="9.0")
-PROFILE = profile_from_resolutions("1024,2048")
+PROFILE = profile_from_resolutions(parse_resolutions("1024,2048"))
 
 
 @pytest.fixture
@@ -39,7 +37,7 @@ def machine(tmp_path, monkeypatch):
     library.write_bytes(b"\x7fELF fake plugin library")
     monkeypatch.setenv("HARMONY_PLUGIN_DIR", str(plugin_dir))
     monkeypatch.setenv("HARMONY_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setattr(engine_module, "gpu_identity", lambda: GPU)
+    monkeypatch.setattr(trt_env, "gpu_identity", lambda: GPU)
     monkeypatch.setattr(trt_env, "_LOADED_LIBRARIES", {})
     return library.resolve()
 
@@ -56,11 +54,9 @@ def install(monkeypatch, **kwargs):
         ((11, 0, 0), "fp16", BuildPlan(strongly_typed=True)),
         ((11, 1, 0), "fp32", BuildPlan(strongly_typed=True)),
         ((10, 12, 0), "fp16", BuildPlan(strongly_typed=True)),
-        ((10, 13, 2), "int8", BuildPlan(strongly_typed=True)),
         ((10, 11, 0), "fp16", BuildPlan(strongly_typed=False, builder_flags=("FP16",))),
         ((10, 0, 1), "fp16", BuildPlan(strongly_typed=False, builder_flags=("FP16",))),
         ((10, 8, 0), "fp32", BuildPlan(strongly_typed=True)),
-        ((10, 8, 0), "int8", BuildPlan(strongly_typed=True)),
     ],
 )
 def test_build_plan_strong_typing_and_fp16_flag(version, precision, expected):
@@ -113,7 +109,7 @@ def test_build_on_tensorrt_11_is_strongly_typed_and_serializes_the_plugin(
     assert manifest.engine_sha256 == sha256_file(out)
     assert manifest.plugins is not None
     assert manifest.plugins.library_sha256 == sha256_file(machine)
-    assert manifest.plugins.versions == {"CascadedLut3D": "1"}
+    assert manifest.plugins.versions == {CASCADED_LUT.name: "1"}
     assert manifest.plugins.namespace == "harmony"
     assert manifest.profiles == (PROFILE,)
 
@@ -200,8 +196,8 @@ def test_failed_parse_or_build_writes_nothing_and_surfaces_messages(
     tmp_path, monkeypatch, machine, failure
 ):
     if failure == "parse":
-        install(monkeypatch, parse_errors=("In node 0 (CascadedLut3D): plugin not found",))
-        expected = r"could not parse .*\n  In node 0 \(CascadedLut3D\): plugin not found"
+        install(monkeypatch, parse_errors=(f"In node 0 ({CASCADED_LUT.name}): plugin not found",))
+        expected = rf"could not parse .*\n  In node 0 \({CASCADED_LUT.name}\): plugin not found"
     else:
         install(monkeypatch, build_fails=True)
         expected = "failed to build an engine"
@@ -233,7 +229,9 @@ def test_same_key_reuses_the_cached_engine(tmp_path, monkeypatch, machine):
 
     # Anything in the key changes -> a new build (here: the profile).
     trt = install(monkeypatch)
-    third = engine_from_onnx(graph, profile_from_resolutions("512"), tmp_path / "c.engine")
+    third = engine_from_onnx(
+        graph, profile_from_resolutions(parse_resolutions("512")), tmp_path / "c.engine"
+    )
     assert not third.reused and "Builder" in call_names(trt)
     assert third.manifest.cache_key != first.manifest.cache_key
 
@@ -300,8 +298,8 @@ def test_cache_key_is_stable():
     "change",
     [
         {"onnx_sha256": "c" * 64},
-        {"profile": profile_from_resolutions("1024,2048", batch=2)},
-        {"profile": profile_from_resolutions("2048,1024")},
+        {"profile": profile_from_resolutions(parse_resolutions("1024,2048"), batch=2)},
+        {"profile": profile_from_resolutions(parse_resolutions("2048,1024"))},
         {"precision": "fp32"},
         {"plan": BuildPlan(strongly_typed=False, builder_flags=("FP16",))},
         {"workspace_bytes": 1 << 30},
@@ -312,7 +310,7 @@ def test_cache_key_is_stable():
         {"environment": TrtEnvironment("10.13.0.35", GPU, None)},
         {
             "environment": TrtEnvironment(
-                "10.13.0.35", GPU, "b" * 64, plugin_versions=(("CascadedLut3D", "2"),)
+                "10.13.0.35", GPU, "b" * 64, plugin_versions=((CASCADED_LUT.name, "2"),)
             )
         },
     ],
@@ -323,22 +321,25 @@ def test_cache_key_changes_with_every_ingredient(change):
 
 def test_cache_dir_follows_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("HARMONY_CACHE_DIR", str(tmp_path / "c"))
-    assert engine_module.engine_cache_dir() == tmp_path / "c" / "engines"
+    assert engine_cache_dir() == tmp_path / "c" / "engines"
     monkeypatch.delenv("HARMONY_CACHE_DIR")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert engine_module.engine_cache_dir() == tmp_path / "xdg" / "harmony" / "engines"
+    assert engine_cache_dir() == tmp_path / "xdg" / "harmony" / "engines"
 
 
 def test_onnx_facts_read_precision_plugins_and_io(tmp_path):
-    facts = onnx_facts(write_graph(tmp_path / "m.onnx", precision="int8", custom_op=True))
-    assert facts.precision == "int8"
-    assert facts.plugins == ("CascadedLut3D",)
+    facts = onnx_facts(write_graph(tmp_path / "m.onnx", precision="fp16", custom_op=True))
+    assert facts.precision == "fp16"
+    assert facts.plugins == (CASCADED_LUT.name,)
     assert facts.inputs == {"image": (None, 3, None, None), "mask": (None, 1, None, None)}
     assert facts.outputs == ("harmonized",)
-    with pytest.raises(HarmonyError, match=r"declares precision 'fp8'.*fp32, fp16, int8"):
+    assert onnx_facts(write_graph(tmp_path / "plain.onnx", precision=None)).precision == "fp32"
+    with pytest.raises(HarmonyError, match=r"declares precision 'fp8'.*fp32, fp16"):
         onnx_facts(write_graph(tmp_path / "bad.onnx", precision="fp8"))
+    with pytest.raises(HarmonyError, match=r"is int8: INT8 needs a graph with calibrated Q/DQ"):
+        onnx_facts(write_graph(tmp_path / "int8.onnx", precision="int8"))
     (tmp_path / "junk.onnx").write_bytes(b"not a graph")
-    with pytest.raises(HarmonyError, match="cannot read the ONNX graph"):
+    with pytest.raises(HarmonyError, match="not a readable ONNX graph"):
         onnx_facts(tmp_path / "junk.onnx")
 
 
@@ -347,7 +348,7 @@ def test_check_graph_rejects_wrong_io_and_fixed_sizes_outside_the_profile(tmp_pa
     with pytest.raises(HarmonyError, match=r"expected inputs \['image', 'mask'\]"):
         check_graph(wrong, PROFILE, "w.onnx")
     fixed = onnx_facts(write_graph(tmp_path / "f.onnx", static_hw=(1024, 1024)))
-    check_graph(fixed, profile_from_resolutions("1024"), "f.onnx")
+    check_graph(fixed, profile_from_resolutions(parse_resolutions("1024")), "f.onnx")
     with pytest.raises(HarmonyError, match=r"fixed at \?x3x1024x1024.*max shape is 1x3x2048x2048"):
         check_graph(fixed, PROFILE, "f.onnx")
 

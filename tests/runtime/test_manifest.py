@@ -1,4 +1,5 @@
-"""The engine manifest: round trip, and a precise message for every kind of mismatch."""
+"""The engine manifest: round trip, verification against the engine and the machine, and a
+precise message for every kind of mismatch."""
 
 import dataclasses
 import json
@@ -6,15 +7,16 @@ import shlex
 
 import pytest
 
+from harmony.contract import CASCADED_LUT
 from harmony.errors import HarmonyError
 from harmony.runtime.manifest import (
-    check_manifest,
     manifest_mismatches,
     manifest_path,
     read_manifest,
+    verified_manifest,
 )
 from harmony.runtime.trt_env import GpuIdentity, TrtEnvironment
-from tests.runtime.fakes import ENVIRONMENT, GPU, make_manifest
+from tests.runtime.fakes import ENVIRONMENT, GPU, make_manifest, write_engine
 
 
 def test_round_trip_through_the_file(tmp_path):
@@ -25,7 +27,7 @@ def test_round_trip_through_the_file(tmp_path):
     data = json.loads(written.read_text())
     assert data["schema"] == "harmony-engine-manifest/1"
     assert data["gpu"] == {"name": GPU.name, "compute_capability": "9.0"}
-    assert data["plugins"]["versions"] == {"CascadedLut3D": "1"}
+    assert data["plugins"]["versions"] == {CASCADED_LUT.name: "1"}
     assert data["profiles"][0]["max"] == {"image": [1, 3, 2048, 2048], "mask": [1, 1, 2048, 2048]}
     assert read_manifest(engine) == manifest
     no_plugins = make_manifest(plugins=None)
@@ -35,9 +37,17 @@ def test_round_trip_through_the_file(tmp_path):
         manifest.write(engine)
 
 
-def test_matching_environment_passes():
-    check_manifest(make_manifest(), ENVIRONMENT, "x.engine")
+def test_matching_environment_passes(tmp_path):
+    engine = write_engine(tmp_path / "aict.engine")
+    assert verified_manifest(engine, environment=ENVIRONMENT) == read_manifest(engine)
     assert manifest_mismatches(make_manifest(), ENVIRONMENT) == []
+
+
+def test_a_replaced_engine_is_refused(tmp_path):
+    engine = write_engine(tmp_path / "aict.engine")
+    engine.write_bytes(b"another engine")
+    with pytest.raises(HarmonyError, match="not the one its manifest describes"):
+        verified_manifest(engine, environment=ENVIRONMENT)
 
 
 @pytest.mark.parametrize(
@@ -74,8 +84,8 @@ def test_matching_environment_passes():
             "(not built)",
         ),
         (
-            dataclasses.replace(ENVIRONMENT, plugin_versions=(("CascadedLut3D", "2"),)),
-            "plugin CascadedLut3D version",
+            dataclasses.replace(ENVIRONMENT, plugin_versions=((CASCADED_LUT.name, "2"),)),
+            f"plugin {CASCADED_LUT.name} version",
             "1",
             "2",
         ),
@@ -90,9 +100,9 @@ def test_matching_environment_passes():
 def test_each_mismatch_names_what_differs_and_how_to_rebuild(
     tmp_path, environment, what, expected, found
 ):
-    engine = tmp_path / "aict.engine"
+    engine = write_engine(tmp_path / "aict.engine")
     with pytest.raises(HarmonyError) as info:
-        check_manifest(make_manifest(), environment, engine)
+        verified_manifest(engine, environment=environment)
     message = str(info.value)
     assert f"  {what}: engine built with {expected}, found {found}\n" in message
     assert message.count("engine built with") == 1
@@ -124,9 +134,10 @@ def test_all_mismatches_are_listed_together():
     ]
 
 
-def test_engine_without_plugins_ignores_the_plugin_library():
+def test_engine_without_plugins_ignores_the_plugin_library(tmp_path):
+    engine = write_engine(tmp_path / "hdnet.engine", plugins=None)
     environment = dataclasses.replace(ENVIRONMENT, plugin_sha256=None)
-    check_manifest(make_manifest(plugins=None), environment, "hdnet.engine")
+    assert verified_manifest(engine, environment=environment).plugins is None
 
 
 def test_missing_manifest_is_a_clear_error(tmp_path):

@@ -6,6 +6,7 @@ from harmony.errors import HarmonyError
 from harmony.runtime.profiles import (
     Profile,
     parse_resolution,
+    parse_resolutions,
     profile_from_options,
     profile_from_resolutions,
     profile_from_shapes,
@@ -30,33 +31,33 @@ def test_bad_resolution_says_what_is_expected(text):
 
 
 def test_res_rule_min_smallest_opt_first_max_largest():
-    assert profile_from_resolutions("1024") == Profile(
+    assert profile_from_resolutions(parse_resolutions("1024")) == Profile(
         (1, 1024, 1024), (1, 1024, 1024), (1, 1024, 1024)
     )
-    assert profile_from_resolutions("1024,2048") == Profile(
+    assert profile_from_resolutions(parse_resolutions("1024,2048")) == Profile(
         (1, 1024, 1024), (1, 1024, 1024), (1, 2048, 2048)
     )
-    assert profile_from_resolutions(["2048", "512,1024"]) == Profile(
+    assert profile_from_resolutions(parse_resolutions(["2048", "512,1024"])) == Profile(
         (1, 512, 512), (1, 2048, 2048), (1, 2048, 2048)
     )
     # HxW entries: smallest and largest per axis, so min <= opt <= max always holds.
-    assert profile_from_resolutions("768x1024,1024x512") == Profile(
+    assert profile_from_resolutions(parse_resolutions("768x1024,1024x512")) == Profile(
         (1, 768, 512), (1, 768, 1024), (1, 1024, 1024)
     )
 
 
 def test_batch_fixed_or_dynamic():
-    assert profile_from_resolutions("512", batch=4) == Profile(
+    assert profile_from_resolutions(parse_resolutions("512"), batch=4) == Profile(
         (4, 512, 512), (4, 512, 512), (4, 512, 512)
     )
-    assert profile_from_resolutions("512", batch=4, dynamic_batch=True) == Profile(
-        (1, 512, 512), (1, 512, 512), (4, 512, 512)
-    )
+    assert profile_from_resolutions(
+        parse_resolutions("512"), batch=4, dynamic_batch=True
+    ) == Profile((1, 512, 512), (1, 512, 512), (4, 512, 512))
     for batch in (0, -1, True):
         with pytest.raises(HarmonyError, match="batch must be a positive integer"):
-            profile_from_resolutions("512", batch=batch)
+            profile_from_resolutions(parse_resolutions("512"), batch=batch)
     with pytest.raises(HarmonyError, match="no resolution given"):
-        profile_from_resolutions(" , ")
+        profile_from_resolutions(parse_resolutions(" , "))
 
 
 def test_shapes_parse_into_one_profile_for_both_inputs():
@@ -67,7 +68,9 @@ def test_shapes_parse_into_one_profile_for_both_inputs():
     assert profile.shape_spec("opt") == SHAPES_1024
     # Order of the entries does not matter.
     swapped = "mask:1x1x512x512,image:1x3x512x512"
-    assert profile_from_shapes(swapped, swapped, swapped) == profile_from_resolutions("512")
+    assert profile_from_shapes(swapped, swapped, swapped) == profile_from_resolutions(
+        parse_resolutions("512")
+    )
 
 
 @pytest.mark.parametrize(
@@ -102,7 +105,9 @@ def test_min_opt_max_must_be_ordered_per_dimension():
 
 
 def test_dict_and_cli_forms_round_trip():
-    profile = profile_from_resolutions("768x1024,2048", batch=2, dynamic_batch=True)
+    profile = profile_from_resolutions(
+        parse_resolutions("768x1024,2048"), batch=2, dynamic_batch=True
+    )
     assert Profile.from_dict(profile.to_dict()) == profile
     args = profile.cli_args()
     assert args[0::2] == ["--min-shapes", "--opt-shapes", "--max-shapes"]
@@ -112,14 +117,14 @@ def test_dict_and_cli_forms_round_trip():
 
 
 def test_contains_and_describe():
-    profile = profile_from_resolutions("1024,2048", batch=2, dynamic_batch=True)
+    profile = profile_from_resolutions(parse_resolutions("1024,2048"), batch=2, dynamic_batch=True)
     assert profile.contains(1, 1024, 1024) and profile.contains(2, 2048, 1500)
     assert not profile.contains(3, 1024, 1024) and not profile.contains(1, 512, 1024)
     assert profile.describe() == "batch 1..2, 1024x1024 (opt 1024x1024) .. 2048x2048"
 
 
 def test_options_pick_one_style_and_default_to_the_benchmark_sizes():
-    assert profile_from_options() == profile_from_resolutions("1024,2048")
+    assert profile_from_options() == profile_from_resolutions(parse_resolutions("1024,2048"))
     assert profile_from_options(
         min_shapes=SHAPES_512, opt_shapes=SHAPES_512, max_shapes=SHAPES_1024
     )

@@ -3,12 +3,10 @@ import torch
 
 from harmony.errors import HarmonyError
 from harmony.models import build_model, harmonize, randomize_
-from harmony.runtime.factory import backend_for
-from harmony.runtime.torch_runner import (
-    TorchRunner,
-    fused_kernels_unavailable,
-    graph_capture_blocker,
-)
+from harmony.ops.dispatch import fused_kernels_unavailable
+from harmony.runtime.backends import backend_for_file
+from harmony.runtime.base import Availability, Runner
+from harmony.runtime.torch_runner import TorchRunner, graph_capture_blocker
 from tests.helpers import blob_mask
 
 
@@ -27,9 +25,48 @@ def test_torch_runner_lifecycle_and_parity(lite, rng):
         assert torch.equal(runner.infer(image, mask), harmonize(lite, image, mask))
         with pytest.raises(HarmonyError, match="mask must be"):
             runner.infer(image, mask[:, :, :-1])
-        with pytest.raises(HarmonyError, match=r"values must lie in \[0,1\]"):
-            runner.infer(image * 2, mask)
+        with pytest.raises(HarmonyError, match="floating tensor"):
+            runner.infer(image, mask.to(torch.uint8))
     assert not runner.is_active
+
+
+class _Echo(Runner):
+    """The smallest runner: `infer_impl` returns the image."""
+
+    backend = "echo"
+
+    @classmethod
+    def availability(cls, device, precision=None):
+        return Availability(True)
+
+    def activate_impl(self):
+        pass
+
+    def infer_impl(self, image, mask):
+        return image
+
+    def deactivate_impl(self):
+        pass
+
+
+def test_infer_checks_inputs_from_metadata_only():
+    """`infer` validates shapes and dtypes without reading a value (no device synchronisation):
+    tensors on the meta device hold no data, so any read of one would raise."""
+    image, mask = torch.empty(2, 3, 64, 48, device="meta"), torch.empty(2, 1, 64, 48, device="meta")
+    with _Echo("echo", "cpu", "fp32") as runner:
+        assert runner.infer(image, mask) is image
+        with pytest.raises(HarmonyError, match=r"mask must be \[2,1,64,48\]"):
+            runner.infer(image, mask[:, :, :32])
+
+
+def test_the_value_range_is_checked_at_the_user_boundary(lite):
+    image, mask = torch.full((1, 3, 32, 40), 0.5), blob_mask(32, 40)
+    image[..., 0, 0] = 2.0
+    with pytest.raises(HarmonyError, match=r"image values must lie in \[0,1\], got \[0\.5, 2\]"):
+        harmonize(lite, image, mask)
+    with pytest.raises(HarmonyError, match=r"mask values must lie in \[0,1\], got \[nan, nan\]"):
+        harmonize(lite, image.clamp(max=1), mask * float("nan"))
+    assert harmonize(lite, image, mask, check_range=False).shape == image.shape  # switched off
 
 
 def test_torch_fp16_needs_cuda(lite):
@@ -54,7 +91,7 @@ def test_unavailable_backend_refuses_to_activate_with_its_reason(lite):
     ],
 )
 def test_backend_from_suffix(name, backend, expected):
-    assert backend_for(name, backend) == expected
+    assert backend_for_file(name, backend).name == expected
 
 
 @pytest.mark.parametrize(
@@ -67,7 +104,7 @@ def test_backend_from_suffix(name, backend, expected):
 )
 def test_backend_mismatch_says_how_to_convert(name, backend, message):
     with pytest.raises(HarmonyError, match=message):
-        backend_for(name, backend)
+        backend_for_file(name, backend)
 
 
 def test_trt_runner_is_unavailable_without_tensorrt(tmp_path):

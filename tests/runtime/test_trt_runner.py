@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import hashlib
 import sys
 
 import pytest
 import torch
 
 from harmony.errors import HarmonyError
-from harmony.runtime.manifest import read_manifest
-from harmony.runtime.trt_env import GpuIdentity, TrtEnvironment
-from harmony.runtime.trt_runner import TrtRunner, verified_manifest
+from harmony.runtime.trt_runner import TrtRunner
 from tests.helpers import blob_mask
-from tests.runtime.fakes import ENVIRONMENT, make_fake_tensorrt, make_manifest, write_graph
+from tests.runtime.fakes import make_fake_tensorrt, write_engine, write_graph
 
 
 @pytest.fixture
@@ -41,53 +38,29 @@ def test_unavailable_without_a_gpu(monkeypatch):
 
 
 def test_activate_without_tensorrt_is_a_harmony_error(no_tensorrt, tmp_path):
-    runner = TrtRunner(tmp_path / "aict.engine", precision="fp16")
+    runner = TrtRunner(write_engine(tmp_path / "aict.engine"))
     with pytest.raises(HarmonyError, match="trt backend unavailable: TensorRT is not installed"):
         runner.activate()
     assert not runner.is_active
 
 
-def test_precision_defaults_to_the_manifest_and_a_missing_one_is_an_error(tmp_path):
+def test_precision_profile_and_refusals_come_from_the_manifest(tmp_path):
     engine = tmp_path / "aict.engine"
     with pytest.raises(HarmonyError, match="does not exist; build it with `harmony build"):
         TrtRunner(engine)
     engine.write_bytes(b"serialized engine")
     with pytest.raises(HarmonyError, match="has no manifest"):
         TrtRunner(engine)
-    make_manifest(precision="int8").write(engine)
+    write_engine(engine)  # an fp16 engine, profile 1024..2048
     runner = TrtRunner(engine)
-    assert runner.precision == "int8" and runner.backend == "trt"
+    assert runner.precision == "fp16" and runner.backend == "trt"
     assert runner.name == "trt:aict.engine" and runner.memory_bytes() is None
-
-
-def write_engine(tmp_path, content: bytes = b"serialized engine"):
-    engine = tmp_path / "aict.engine"
-    engine.write_bytes(content)
-    make_manifest(engine_sha256=hashlib.sha256(content).hexdigest()).write(engine)
-    return engine
-
-
-def test_verified_manifest_accepts_the_matching_setup(tmp_path):
-    engine = write_engine(tmp_path)
-    assert verified_manifest(engine, environment=ENVIRONMENT) == read_manifest(engine)
-
-
-def test_verified_manifest_refuses_another_setup_with_the_rebuild_command(tmp_path):
-    engine = write_engine(tmp_path)
-    elsewhere = TrtEnvironment("10.13.0.35", GpuIdentity("NVIDIA A100", "8.0"), "a" * 64)
-    with pytest.raises(HarmonyError) as info:
-        verified_manifest(engine, environment=elsewhere)
-    message = str(info.value)
-    assert "GPU compute capability: engine built with 9.0, found 8.0" in message
-    assert "GPU name: engine built with NVIDIA H100 80GB HBM3, found NVIDIA A100" in message
-    assert f"-o {engine}" in message and "--force" in message
-
-
-def test_verified_manifest_refuses_a_replaced_engine(tmp_path):
-    engine = write_engine(tmp_path)
-    engine.write_bytes(b"another engine")
-    with pytest.raises(HarmonyError, match="not the one its manifest describes"):
-        verified_manifest(engine, environment=ENVIRONMENT)
+    assert runner.input_range() == ((1, 1024, 1024), (1, 2048, 2048))
+    with pytest.raises(HarmonyError, match=r"a fp16 graph and runs at that precision only"):
+        TrtRunner(engine, precision="fp32")
+    write_engine(engine, precision="int8")
+    with pytest.raises(HarmonyError, match=r"is int8: INT8 needs a graph with calibrated Q/DQ"):
+        TrtRunner(engine)
 
 
 @pytest.mark.cuda
@@ -98,18 +71,20 @@ def test_engine_runs_like_the_graph(tmp_path, monkeypatch):
     if not available.ok:
         pytest.skip(available.reason)
     from harmony.runtime.engine import engine_from_onnx
-    from harmony.runtime.profiles import profile_from_resolutions
+    from harmony.runtime.profiles import parse_resolutions, profile_from_resolutions
 
     monkeypatch.setenv("HARMONY_CACHE_DIR", str(tmp_path / "cache"))
     graph = write_graph(tmp_path / "mul.onnx")  # harmonized = image * mask
-    built = engine_from_onnx(graph, profile_from_resolutions("64,128"), tmp_path / "mul.engine")
+    built = engine_from_onnx(
+        graph, profile_from_resolutions(parse_resolutions("64,128")), tmp_path / "mul.engine"
+    )
     image = torch.rand(1, 3, 96, 80, generator=torch.Generator().manual_seed(0))
     mask = blob_mask(96, 80)
     with TrtRunner(built.path) as runner:
         out = runner.infer(image, mask)
         runner.synchronize()
         assert runner.memory_bytes() > 0
-        with pytest.raises(HarmonyError, match="outside the profile"):
+        with pytest.raises(HarmonyError, match="the optimization profile of"):
             runner.infer(torch.rand(1, 3, 256, 256), blob_mask(256, 256))
     assert out.device.type == "cuda" and out.dtype == torch.float32
     torch.testing.assert_close(out.cpu(), image * mask)

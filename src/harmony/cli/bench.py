@@ -9,33 +9,15 @@ from pathlib import Path
 import click
 
 from harmony.cli.common import user_errors
-from harmony.errors import HarmonyError
-from harmony.models import ARCHS
-from harmony.runtime.torch_runner import KERNELS
-
-
-def _csv(choices):
-    def parse(ctx, param, value):
-        items = [item.strip() for item in value.split(",") if item.strip()]
-        bad = [item for item in items if item not in choices]
-        if bad:
-            raise click.BadParameter(f"{bad} not in {list(choices)}")
-        return items
-
-    return parse
-
-
-def _resolutions(ctx, param, value):
-    from harmony.runtime.profiles import parse_resolution
-
-    try:
-        return [parse_resolution(item.strip()) for item in value.split(",") if item.strip()]
-    except HarmonyError as exc:
-        raise click.BadParameter(str(exc)) from None
-
-
-def _kernels(ctx, param, value):
-    return None if value == "auto" else _csv(KERNELS)(ctx, param, value)
+from harmony.cli.options import (
+    backends_option,
+    comma_separated,
+    force_option,
+    kernels_option,
+    precisions_option,
+    resolutions_option,
+)
+from harmony.contract import ARCHS, DEFAULT_RESOLUTIONS
 
 
 @click.command("bench")
@@ -44,35 +26,13 @@ def _kernels(ctx, param, value):
     "--arch",
     default=",".join(ARCHS),
     show_default=True,
-    callback=_csv(ARCHS),
-    help="With no MODEL: the demo checkpoints of these architectures.",
+    callback=comma_separated(ARCHS),
+    help="With no MODEL: the demo checkpoints of these architectures, comma-separated.",
 )
-@click.option(
-    "--res",
-    "resolutions",
-    default="1024,2048",
-    show_default=True,
-    callback=_resolutions,
-    help="N (NxN) or HxW, comma-separated.",
-)
-@click.option(
-    "--backend",
-    "backends",
-    default="torch,ort,trt",
-    show_default=True,
-    callback=_csv(("torch", "ort", "trt")),
-)
-@click.option(
-    "--precision", "precisions", default="fp32", show_default=True, callback=_csv(("fp32", "fp16"))
-)
-@click.option(
-    "--kernels",
-    default="auto",
-    show_default=True,
-    callback=_kernels,
-    help="torch backend: reference (harmony.ops), fused (plugin kernels, CUDA), comma-separated; "
-    "auto: both on CUDA, reference on the CPU.",
-)
+@resolutions_option("Input sizes to measure:")
+@backends_option
+@precisions_option
+@kernels_option(multiple=True)
 @click.option("--batch", type=click.IntRange(1), default=1, show_default=True)
 @click.option("--warmup", type=click.IntRange(0), default=2, show_default=True)
 @click.option("--iters", "iterations", type=click.IntRange(1), default=5, show_default=True)
@@ -85,7 +45,7 @@ def _kernels(ctx, param, value):
 @click.option(
     "--plot", "plot_path", type=click.Path(path_type=Path), help="Write a latency bar chart (PNG)."
 )
-@click.option("--force", is_flag=True, help="Overwrite existing output files.")
+@force_option
 @user_errors
 def bench_command(
     models,
@@ -103,29 +63,26 @@ def bench_command(
     force,
 ):
     """Measure latency, throughput, peak memory, parameters and MACs of MODELs (checkpoints or
-    ORT-target .onnx graphs; default: the demo checkpoints), each configuration in its own
+    exported .onnx graphs; default: the demo checkpoints), each configuration in its own
     process. Configurations that cannot run here are reported as skipped, with the reason."""
     from tqdm import tqdm
 
     from harmony.cli.common import format_table
+    from harmony.files import check_writable
     from harmony.profiling.bench import environment, run_configs
-    from harmony.profiling.plan import model_entry, plan_configs
-    from harmony.profiling.report import (
-        bench_document,
-        write_json,
-        write_markdown,
-        write_plot,
-    )
+    from harmony.profiling.plan import plan_configs
+    from harmony.profiling.prepare import prepare_configs
+    from harmony.profiling.report import bench_document, write_json, write_markdown, write_plot
+    from harmony.runtime.loaders import identify
 
     for path in (json_path, markdown_path, plot_path):
-        if path is not None and path.exists() and not force:
-            raise HarmonyError(f"{path} already exists; pass --force to overwrite it")
+        if path is not None:
+            check_writable(path, force)
     paths = list(models) or _demo_checkpoints(arch)
-    click.echo(f"preparing {len(paths)} model(s) (exports are cached) ...", err=True)
-    entries = [model_entry(path) for path in paths]
-    configs = plan_configs(
-        entries, backends, precisions, resolutions, batch, warmup, iterations, kernels
-    )
+    sources = [identify(path) for path in paths]
+    sizes = list(resolutions or DEFAULT_RESOLUTIONS)
+    configs = plan_configs(sources, backends, precisions, sizes, batch, warmup, iterations, kernels)
+    configs = prepare_configs(configs, sources, lambda what: click.echo(f"{what} ...", err=True))
     bar = tqdm(total=len(configs), unit="config", file=sys.stderr, disable=None)
 
     def progress(config):

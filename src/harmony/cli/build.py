@@ -7,30 +7,8 @@ from pathlib import Path
 import click
 
 from harmony.cli.common import user_errors
+from harmony.cli.options import force_option, profile_options
 from harmony.runtime.profiles import profile_from_options
-
-
-def profile_options(command):
-    """The optimization-profile options (shared with commands that build engines)."""
-    options = [
-        click.option(
-            "--res",
-            "resolutions",
-            multiple=True,
-            help="Resolutions N (NxN) or HxW, comma-separated: min = smallest, opt = first, "
-            "max = largest. Default 1024,2048.",
-        ),
-        click.option("--batch", type=int, default=None, help="Batch size (default 1)."),
-        click.option(
-            "--dynamic-batch", is_flag=True, help="Accept batch 1..--batch (opt 1) instead."
-        ),
-        click.option("--min-shapes", help="trtexec-style: image:1x3x512x512,mask:1x1x512x512"),
-        click.option("--opt-shapes", help="trtexec-style, with --min-shapes and --max-shapes."),
-        click.option("--max-shapes", help="trtexec-style, with --min-shapes and --opt-shapes."),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
 
 
 @click.command("build")
@@ -53,12 +31,12 @@ def profile_options(command):
     "--workspace", "workspace_mib", type=int, default=None, help="Workspace limit in MiB."
 )
 @click.option("--no-cache", is_flag=True, help="Always build; bypass the engine cache.")
-@click.option("--force", is_flag=True, help="Overwrite existing output files.")
+@force_option
 @user_errors
 def build_command(
     onnx_path: Path,
     output: Path | None,
-    resolutions: tuple[str, ...],
+    resolutions: tuple[tuple[int, int], ...],
     batch: int | None,
     dynamic_batch: bool,
     min_shapes: str | None,

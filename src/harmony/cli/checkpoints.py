@@ -7,18 +7,21 @@ from pathlib import Path
 import click
 
 from harmony.cli.common import user_errors
-from harmony.models import ARCHS, load_checkpoint
-from harmony.models.init import make_random_checkpoint
+from harmony.cli.options import force_option
+from harmony.contract import ARCHS
 
 
 @click.command("init")
 @click.option("--arch", type=click.Choice(ARCHS), required=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True)
-@click.option("--force", is_flag=True, help="Overwrite an existing output file.")
+@force_option
 @user_errors
 def init_command(arch: str, seed: int, output: Path, force: bool) -> None:
     """Write a RANDOMLY initialised checkpoint in the official format (for demos and tests)."""
+    from harmony.models import load_checkpoint
+    from harmony.models.init import make_random_checkpoint
+
     path = make_random_checkpoint(arch, seed, output, force=force)
     params = sum(p.numel() for p in load_checkpoint(path).parameters())
     click.echo(
@@ -32,6 +35,8 @@ def init_command(arch: str, seed: int, output: Path, force: bool) -> None:
 @user_errors
 def inspect_command(checkpoint: Path) -> None:
     """Print the architecture, parameter count and format of CHECKPOINT."""
+    from harmony.models import load_checkpoint
+
     model = load_checkpoint(checkpoint)
     info = model.checkpoint
     params = sum(p.numel() for p in model.parameters())

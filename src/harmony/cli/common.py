@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import sys
+import threading
+from collections.abc import Iterator
 
 import click
 
@@ -33,3 +37,32 @@ def format_table(header: list[str], rows: list[list]) -> str:
     ]
     lines.insert(1, "  ".join("-" * width for width in widths))
     return "\n".join(line.rstrip() for line in lines)
+
+
+@contextlib.contextmanager
+def elapsed_progress(description: str) -> Iterator[None]:
+    """While the block runs, show `description` and the elapsed time on stderr, refreshed every
+    second (on a terminal; elsewhere one line up front), so a long run is never silent."""
+    from tqdm import tqdm
+
+    bar = tqdm(
+        desc=description, total=None, bar_format="{desc}: {elapsed}", file=sys.stderr, disable=None
+    )
+    if bar.disable:
+        click.echo(f"{description} ...", err=True)
+        yield
+        return
+    stopped = threading.Event()
+
+    def refresh() -> None:
+        while not stopped.wait(1.0):
+            bar.refresh()
+
+    ticker = threading.Thread(target=refresh, daemon=True)
+    ticker.start()
+    try:
+        yield
+    finally:
+        stopped.set()
+        ticker.join()
+        bar.close()

@@ -7,14 +7,14 @@ from pathlib import Path
 import click
 
 from harmony.cli.common import format_table, user_errors
-from harmony.data import make_demo_dataset
+from harmony.cli.options import force_option
 
 
 @click.command("demo")
 @click.option(
     "--out", "out_dir", type=click.Path(path_type=Path), default=Path("demo"), show_default=True
 )
-@click.option("--force", is_flag=True, help="Replace files left by an earlier demo run.")
+@force_option
 @user_errors
 def demo_command(out_dir: Path, force: bool) -> None:
     """Make demo data and random demo checkpoints, harmonize a demo composite with each, export
@@ -71,10 +71,12 @@ def demo_command(out_dir: Path, force: bool) -> None:
 @click.argument("out_dir", type=click.Path(path_type=Path))
 @click.option("--count", type=int, default=4, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--force", is_flag=True, help="Replace existing files.")
+@force_option
 @user_errors
 def demo_data_command(out_dir: Path, count: int, seed: int, force: bool) -> None:
     """Write deterministic demo composites (iHarmony4 layout) made from bundled photographs."""
+    from harmony.data import make_demo_dataset
+
     samples = make_demo_dataset(out_dir, count=count, seed=seed, force=force)
     for sample in samples:
         click.echo(

@@ -8,10 +8,9 @@ from pathlib import Path
 import click
 
 from harmony.cli.common import format_table, user_errors
-from harmony.contract import CASCADED_LUT, KNN_TOPK_FUSION
+from harmony.cli.options import force_option, resolutions_option
+from harmony.contract import ARCHS, CASCADED_LUT, DEFAULT_OPSET, KNN_TOPK_FUSION, TARGETS
 from harmony.errors import HarmonyError
-from harmony.export.graph import DEFAULT_OPSET
-from harmony.models import ARCHS
 
 _NODE_TYPES_SHOWN = 12
 
@@ -51,7 +50,7 @@ class _BatchType(click.ParamType):
 )
 @click.option(
     "--target",
-    type=click.Choice(("trt", "ort")),
+    type=click.Choice(TARGETS),
     default="trt",
     show_default=True,
     help=f"trt: TensorRT parser ops + {CASCADED_LUT.name}/{KNN_TOPK_FUSION.name} custom "
@@ -63,7 +62,7 @@ class _BatchType(click.ParamType):
 @click.option(
     "--batch", type=_BatchType(), default="dynamic", show_default=True, help="N or dynamic."
 )
-@click.option("--force", is_flag=True, help="Overwrite existing output files.")
+@force_option
 @click.option("--no-verify", is_flag=True, help="Skip the checker/shape-inference/parity checks.")
 @click.option(
     "--engine",
@@ -71,12 +70,7 @@ class _BatchType(click.ParamType):
     default=None,
     help="Also build a TensorRT engine here (--target trt; needs TensorRT and a GPU).",
 )
-@click.option(
-    "--res",
-    "resolutions",
-    multiple=True,
-    help="With --engine: profile resolutions, N or HxW (default 1024,2048; see harmony build).",
-)
+@resolutions_option("With --engine: the engine profile's resolutions (see harmony build):")
 @click.option("--timing-cache", type=click.Path(path_type=Path), help="With --engine.")
 @user_errors
 def export_command(
@@ -91,7 +85,7 @@ def export_command(
     force: bool,
     no_verify: bool,
     engine: Path | None,
-    resolutions: tuple[str, ...],
+    resolutions: tuple[tuple[int, int], ...],
     timing_cache: Path | None,
 ) -> None:
     """Export CHECKPOINT (AICT, HDNet, HDNet-lite) to a validated ONNX graph.
@@ -105,7 +99,7 @@ def export_command(
     if io_fp16 and not fp16:
         raise HarmonyError("--io-fp16 needs --fp16 (an FP32 graph has FP32 inputs and output)")
     if engine is not None:
-        _check_engine_request(target, engine, force)
+        profile = _engine_profile(target, engine, force, resolutions, batch)
     elif resolutions or timing_cache:
         raise HarmonyError("--res and --timing-cache describe the engine: add --engine PATH")
     report = onnx_from_checkpoint(
@@ -124,9 +118,7 @@ def export_command(
     if engine is not None:
         from harmony.runtime.engine import engine_from_onnx
         from harmony.runtime.manifest import manifest_path
-        from harmony.runtime.profiles import profile_from_resolutions
 
-        profile = profile_from_resolutions(list(resolutions) or ["1024,2048"], batch or 1)
         built = engine_from_onnx(
             report.path, profile, engine, timing_cache=timing_cache, force=force
         )
@@ -135,15 +127,21 @@ def export_command(
         )
 
 
-def _check_engine_request(target: str, engine: Path, force: bool) -> None:
-    """Fail before the (long) export when the engine cannot be built here."""
+def _engine_profile(target: str, engine: Path, force: bool, resolutions, batch: int | None):
+    """The engine's profile; fails before the (long) export when it cannot be built here."""
+    from harmony.contract import DEFAULT_RESOLUTIONS
+    from harmony.files import check_writable
+    from harmony.runtime.manifest import manifest_path
+    from harmony.runtime.profiles import profile_from_resolutions
     from harmony.runtime.trt_env import import_tensorrt
 
     if target != "trt":
         raise HarmonyError("--engine needs --target trt (TensorRT runs the custom-node graph)")
-    if engine.exists() and not force:
-        raise HarmonyError(f"{engine} already exists; pass --force to overwrite it")
+    for path in (engine, manifest_path(engine)):
+        check_writable(path, force)
+    profile = profile_from_resolutions(resolutions or DEFAULT_RESOLUTIONS, batch or 1)
     import_tensorrt()
+    return profile
 
 
 def _summary(report) -> str:
@@ -167,6 +165,11 @@ def _summary(report) -> str:
             psnr = "inf" if math.isinf(result.psnr_db) else f"{result.psnr_db:.1f}"
             rows.append([f"parity {result.size}", f"max abs {result.max_abs:.2e}, PSNR {psnr} dB"])
         rows.append(["parity bound", f"PSNR >= {report.min_psnr_db:.0f} dB: passed"])
+        if report.custom_nodes_verified_with:
+            from harmony.export.reference import CUSTOM_NODE_IMPLEMENTATIONS
+
+            implementation = CUSTOM_NODE_IMPLEMENTATIONS[report.custom_nodes_verified_with]
+            rows.append(["custom nodes run by", implementation.description])
     else:
         rows.append(["parity", "not verified (--no-verify)"])
     lines = [f"wrote {report.path}", "", format_table(["", ""], rows)]

@@ -7,11 +7,8 @@ from pathlib import Path
 
 import click
 
-from harmony.cli.common import user_errors
-from harmony.data import read_image, read_mask, write_image
-from harmony.errors import HarmonyError
-from harmony.runtime.factory import BACKENDS, runner_for
-from harmony.runtime.torch_runner import KERNELS
+from harmony.cli.common import elapsed_progress, user_errors
+from harmony.cli.options import backend_option, force_option, kernels_option, precision_option
 
 
 @click.command("run")
@@ -34,7 +31,8 @@ from harmony.runtime.torch_runner import KERNELS
     "mask_path",
     type=click.Path(path_type=Path),
     required=True,
-    help="Foreground mask of the same size.",
+    help="Foreground mask of the same size: its alpha channel if it has one that is not "
+    "uniformly opaque, else its brightest channel; 0/1 label maps are recognised.",
 )
 @click.option(
     "-o",
@@ -43,46 +41,71 @@ from harmony.runtime.torch_runner import KERNELS
     required=True,
     help="Output image (.png keeps 16-bit input at 16 bits).",
 )
+@backend_option
 @click.option(
-    "--backend",
-    type=click.Choice(BACKENDS),
+    "--device",
+    type=click.Choice(["cpu", "cuda"]),
     default=None,
-    help="Default: from the model file (checkpoint: torch, .onnx: ort, .engine: trt).",
+    help="Default: the backend's first available (torch: cuda, else cpu; trt: cuda).",
 )
-@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@precision_option
+@kernels_option(multiple=False)
 @click.option(
-    "--precision",
-    type=click.Choice(["fp32", "fp16"]),
-    default="fp32",
-    show_default=True,
-    help="torch backend only.",
+    "--no-size-check",
+    is_flag=True,
+    help="Run even where the estimated peak memory exceeds what is available.",
 )
-@click.option(
-    "--kernels",
-    type=click.Choice(["auto", *KERNELS]),
-    default="auto",
-    show_default=True,
-    help="torch backend only: the fused ops from harmony.ops (reference) or the plugin kernels "
-    "(fused, CUDA); auto: fused on CUDA when libharmony_cuda_ops.so is built.",
-)
-@click.option("--force", is_flag=True, help="Overwrite an existing output file.")
+@force_option
 @user_errors
 def run_command(
-    model_path, image_path, mask_path, output, backend, device, precision, kernels, force
+    model_path,
+    image_path,
+    mask_path,
+    output,
+    backend,
+    device,
+    precision,
+    kernels,
+    no_size_check,
+    force,
 ):
-    """Harmonize IMAGE inside MASK with MODEL and write the result at the input's bit depth."""
-    if output.exists() and not force:  # checked before the (long) inference, not after
-        raise HarmonyError(f"{output} already exists; pass --force to overwrite it")
+    """Harmonize IMAGE inside MASK with MODEL and write the result at the input's bit depth.
+
+    Every argument is checked before the inference starts: the output (suffix, bit depth,
+    existing file, writable folder), the model and its options, the image and mask, and
+    whether the run fits in memory.
+    """
+    from harmony.data import check_image_output, read_image, read_mask
+    from harmony.runtime.backends import backend_for_file, runner_for
+
+    check_image_output(output, force=force)
+    runner = runner_for(model_path, backend, device, precision, kernels=kernels)
     image, bit_depth = read_image(image_path)
+    check_image_output(output, bit_depth, force)
     mask = read_mask(mask_path, size=tuple(image.shape[-2:]), image_path=image_path)
-    kernels = None if kernels == "auto" else kernels
-    with runner_for(model_path, backend, device, precision, kernels) as runner:
-        start = time.perf_counter()
-        result = runner.infer(image, mask)
-        runner.synchronize()
-        seconds = time.perf_counter() - start
-    write_image(output, result.cpu(), bit_depth=bit_depth, force=force)
+    if not bool(mask.any()):
+        click.echo(
+            f"warning: the mask {mask_path} is empty (no foreground): the output equals the "
+            "composite",
+            err=True,
+        )
     height, width = image.shape[-2:]
+    with runner:
+        if not no_size_check and runner.arch is not None:
+            from harmony.runtime.limits import refuse_if_too_large
+
+            entry = backend_for_file(model_path, backend)
+            refuse_if_too_large(
+                entry, runner.arch, runner.device, height, width, override="--no-size-check"
+            )
+        with elapsed_progress(f"harmonizing {width}x{height} with {runner.name}"):
+            start = time.perf_counter()
+            result = runner.infer(image, mask)
+            runner.synchronize()
+            seconds = time.perf_counter() - start
+    from harmony.data import write_image
+
+    write_image(output, result.cpu(), bit_depth=bit_depth, force=force)
     click.echo(
         f"wrote {output} ({width}x{height}, {bit_depth}-bit) with {runner.name} "
         f"in {seconds * 1e3:.0f} ms"

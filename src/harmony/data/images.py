@@ -17,7 +17,7 @@ from PIL import Image, UnidentifiedImageError
 
 from harmony.data import png
 from harmony.errors import HarmonyError
-from harmony.files import write_bytes_atomic
+from harmony.files import check_writable, write_bytes_atomic
 
 PNG_SUFFIXES = (".png",)
 JPEG_SUFFIXES = (".jpg", ".jpeg")
@@ -49,7 +49,16 @@ def read_mask(
     size: tuple[int, int] | None = None,
     image_path: str | os.PathLike | None = None,
 ) -> torch.Tensor:
-    """Read a mask file (its first channel: L of a gray image, R of a colour one).
+    """Read a mask file: 1 (or white) = foreground, the region to harmonize.
+
+    Which values are the mask, in order:
+
+    1. the alpha channel, when the file has one (gray+alpha, RGBA, a palette with transparency)
+       and it is not uniformly opaque;
+    2. otherwise the largest colour channel of each pixel, so a white, gray or single-colour
+       (e.g. green-on-black) mask reads the same;
+    3. a mask whose values are only 0 and 1 (a label map) reads 1 as foreground; any other mask
+       is scaled by its bit depth (value / 255 or / 65535), soft edges kept.
 
     Args:
         path: an 8- or 16-bit PNG, or a JPEG.
@@ -57,7 +66,7 @@ def read_mask(
         image_path: the image `size` comes from, named in the error message; None (default)
             names no image.
     Returns:
-        [1,1,H,W] float32 in [0,1].
+        [1,1,H,W] float32 in [0,1] (all zero for an empty mask: the caller decides to warn).
     Raises:
         HarmonyError: the file cannot be read (see `read_image`), or its size differs from `size`.
     """
@@ -71,7 +80,36 @@ def read_mask(
             f"{_hw(*size)}; expected a mask of the same size as its image. Resize the mask to "
             f"{_hw(*size)} or pass the image it was made for."
         )
-    return tensor_from_pixels(pixels[..., :1], bit_depth)
+    full = 2**bit_depth - 1
+    channels = pixels.shape[2]
+    if channels in (2, 4) and (pixels[..., -1] != full).any():
+        plane = pixels[..., -1]
+    else:
+        plane = pixels[..., : 1 if channels <= 2 else 3].max(axis=2)
+    if plane.max() == 1:  # a 0/1 label map
+        return torch.from_numpy(plane.astype(np.float32))[None, None]
+    return tensor_from_pixels(plane[..., None], bit_depth)
+
+
+def check_image_output(path: str | os.PathLike, bit_depth: int = 8, force: bool = False) -> Path:
+    """Raise HarmonyError unless `write_image(path, ..., bit_depth, force)` can succeed: the
+    suffix, the bit depth for that format and the destination (`check_writable`). Run it before
+    the work that produces the image."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in PNG_SUFFIXES + JPEG_SUFFIXES:
+        raise HarmonyError(
+            f"Cannot write {path}: expected a .png, .jpg or .jpeg file name, received "
+            f"suffix {path.suffix!r}. Change the output file name."
+        )
+    if bit_depth not in BIT_DEPTHS:
+        raise HarmonyError(f"Bit depth must be 8 or 16, received {bit_depth!r}.")
+    if suffix in JPEG_SUFFIXES and bit_depth != 8:
+        raise HarmonyError(
+            f"Cannot write {path} with {bit_depth} bits: JPEG stores 8 bits per channel. "
+            "Write a .png file or use bit depth 8."
+        )
+    return check_writable(path, force)
 
 
 def write_image(
@@ -93,22 +131,9 @@ def write_image(
             without `force`, or an unwritable destination.
         ValueError: `image` is not a floating-point [1,3,H,W] / [3,H,W] tensor (a caller bug).
     """
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in PNG_SUFFIXES + JPEG_SUFFIXES:
-        raise HarmonyError(
-            f"Cannot write {path}: expected a .png, .jpg or .jpeg file name, received "
-            f"suffix {path.suffix!r}. Change the output file name."
-        )
-    if bit_depth not in BIT_DEPTHS:
-        raise HarmonyError(f"Bit depth must be 8 or 16, received {bit_depth!r}.")
-    if suffix in JPEG_SUFFIXES and bit_depth != 8:
-        raise HarmonyError(
-            f"Cannot write {path} with {bit_depth} bits: JPEG stores 8 bits per channel. "
-            "Write a .png file or use bit depth 8."
-        )
+    path = check_image_output(path, bit_depth, force)
     pixels = _to_pixels(image, bit_depth)
-    if suffix in PNG_SUFFIXES:
+    if path.suffix.lower() in PNG_SUFFIXES:
         data = png.encode_png(pixels)
     else:
         buffer = io.BytesIO()

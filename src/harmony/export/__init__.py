@@ -4,13 +4,13 @@
     report = onnx_from_checkpoint("hdnet.pth", target="trt", fp16=True)
 
 The graph is written to a temporary file next to the output, checked (ONNX checker, shape
-inference, parity with the PyTorch pipeline on demo composites) and only then renamed into
-place; a failed check leaves no file.
+inference, parity with the PyTorch pipeline on demo composites; the custom nodes of
+TensorRT-target graphs computed by the plugins' CPU build) and only then renamed into place; a
+failed check leaves no file.
 """
 
 from __future__ import annotations
 
-import math
 import os
 from collections import Counter
 from dataclasses import dataclass, field
@@ -18,11 +18,11 @@ from pathlib import Path
 
 import onnx
 
+from harmony.contract import DEFAULT_OPSET
 from harmony.errors import HarmonyError
-from harmony.export.graph import DEFAULT_OPSET, GraphOptions, onnx_from_model
+from harmony.export.graph import GraphOptions, onnx_from_model
 from harmony.export.metadata import export_metadata, set_metadata
 from harmony.export.reference import SplitOrtRunner
-from harmony.export.torch_ops import knn_graph_bytes
 from harmony.export.verify import (
     DEFAULT_SIZES,
     MIN_PSNR_DB,
@@ -32,17 +32,13 @@ from harmony.export.verify import (
     check_parity,
     parity,
 )
-from harmony.files import atomic_output, sha256_file
+from harmony.files import atomic_output, check_writable, sha256_file
 from harmony.models import load_checkpoint
 
-# The ORT-target HDNet graph materialises LocalDynamics' float32 N x N similarity (N = H*W/64):
-# 1 GiB at 1024x1024, 4 GiB at 1448x1448, 16 GiB at 2048x2048 per image. ONNX Runtime's peak
-# memory is about 2.5x the matrix (measured, HDNet-lite, ORT 1.32 CPU: peak RSS 3.1 GiB at
-# 1024x1024, 10.1 GiB at 1448x1448), so 2048x2048 would need about 40 GiB. Limit: 4 GiB for the
-# matrix, i.e. N <= 32768, about 2.1 megapixels.
-ORT_KNN_BUDGET_BYTES = 4 << 30
-ORT_KNN_MAX_PIXELS = math.isqrt(ORT_KNN_BUDGET_BYTES // 4) * 64
-ORT_KNN_PEAK_FACTOR = 2.5
+# The custom nodes of TensorRT-target graphs are verified with the plugins' CPU build
+# (libharmony_cpu_ops.so), an implementation independent of the `harmony.ops` reference that the
+# PyTorch side of the comparison runs.
+VERIFY_CUSTOM_NODES_WITH = "plugin"
 
 
 @dataclass
@@ -60,6 +56,8 @@ class ExportReport:
     file_bytes: int
     parity: list[Parity] = field(default_factory=list)
     min_psnr_db: float | None = None
+    # Which implementation computed the custom nodes in the parity run (None: no custom nodes).
+    custom_nodes_verified_with: str | None = None
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -73,25 +71,24 @@ def default_output_path(checkpoint: str | os.PathLike, target: str, precision: s
     return checkpoint.with_name(f"{checkpoint.stem}.{target}.{precision}.onnx")
 
 
-def ort_knn_peak_bytes(height: int, width: int, batch: int = 1) -> int:
-    """Approximate peak memory of the ORT-target HDNet graph's KNN at one input size."""
-    return int(ORT_KNN_PEAK_FACTOR * knn_graph_bytes(height, width, batch))
-
-
 def ort_knn_warning(arch: str, target: str) -> str | None:
     """The memory warning of ORT-target HDNet graphs (None for other exports)."""
     if target != "ort" or not arch.startswith("hdnet"):
         return None
-    side = math.isqrt(ORT_KNN_MAX_PIXELS)
-    gib = 2**30
+    from harmony.runtime.backends import get_backend
+    from harmony.runtime.limits import estimated_peak_bytes
+
+    ort = get_backend("ort")
+    sizes = ", ".join(
+        f"{estimated_peak_bytes(ort, arch, side, side) / 2**30:.0f} GiB at {side}x{side}"
+        for side in (1024, 1448, 2048)
+    )
     return (
         "the ORT-target HDNet graph materialises LocalDynamics' N x N similarity (N = H*W/64, "
-        f"float32; ONNX Runtime peaks at about {ORT_KNN_PEAK_FACTOR:g}x the matrix): about "
-        f"{ort_knn_peak_bytes(1024, 1024) / gib:.1f} GiB per image at 1024x1024, "
-        f"{ort_knn_peak_bytes(side, side) / gib:.0f} GiB at {side}x{side}, "
-        f"{ort_knn_peak_bytes(2048, 2048) / gib:.0f} GiB at 2048x2048; keep inputs at or below "
-        f"{ORT_KNN_MAX_PIXELS / 1e6:.1f} megapixels ({side}x{side}) or use --target trt "
-        "(streamed top-k plugin)"
+        f"float32): ONNX Runtime needs about {sizes} per image (benchmarks/results/"
+        "memory_model.md); harmony-run and harmony-bench refuse sizes that do not fit the memory "
+        "available. For high resolutions use --target trt (streamed top-k plugin) or the torch "
+        "backend"
     )
 
 
@@ -139,9 +136,9 @@ def onnx_from_checkpoint(
     except ValueError as exc:
         raise HarmonyError(str(exc)) from None
     output = default_output_path(checkpoint, target, precision) if output is None else Path(output)
-    _refuse_existing(output, force)
     if output.suffix != ".onnx":
         raise HarmonyError(f"the output must be a .onnx file, got {output}")
+    check_writable(output, force)  # before the export, not after it
     model = load_checkpoint(checkpoint, arch)
     io_dtype = "float16" if io_fp16 else "float32"
     proto = onnx_from_model(model, options)
@@ -181,20 +178,13 @@ def onnx_from_checkpoint(
         del proto
         report.file_bytes = os.path.getsize(tmp)
         if verify:
-            written = check_graph(tmp)
-            report.parity = parity(
-                model, SplitOrtRunner(written), verify_sizes, batch or 1, io_fp16
-            )
+            runner = SplitOrtRunner(check_graph(tmp), VERIFY_CUSTOM_NODES_WITH)
+            report.parity = parity(model, runner, verify_sizes, batch or 1, io_fp16)
             report.min_psnr_db = MIN_PSNR_DB[precision]
+            if runner.custom_nodes:
+                report.custom_nodes_verified_with = VERIFY_CUSTOM_NODES_WITH
             check_parity(report.parity, precision)
     return report
-
-
-def _refuse_existing(output: Path, force: bool) -> None:
-    if output.is_dir():
-        raise HarmonyError(f"{output} is a directory; pass the path of a .onnx file")
-    if output.exists() and not force:
-        raise HarmonyError(f"{output} already exists; pass --force to overwrite it")
 
 
 def _node_counts(proto: onnx.ModelProto) -> dict[str, int]:
@@ -206,7 +196,6 @@ def _node_counts(proto: onnx.ModelProto) -> dict[str, int]:
 
 
 __all__ = [
-    "ORT_KNN_MAX_PIXELS",
     "ExportReport",
     "GraphOptions",
     "Parity",
@@ -214,5 +203,4 @@ __all__ = [
     "default_output_path",
     "onnx_from_checkpoint",
     "onnx_from_model",
-    "ort_knn_peak_bytes",
 ]

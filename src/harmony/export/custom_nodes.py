@@ -8,7 +8,6 @@ reads to find the plugin creator, plus the op's own attributes (`k` of KnnTopkFu
 from __future__ import annotations
 
 import onnx
-import torch
 from onnxscript.values import Op, Opset
 
 from harmony.contract import (
@@ -23,9 +22,6 @@ from harmony.contract import (
     PLUGIN_VERSION_ATTR,
     OpContract,
 )
-
-# Importing registers the torch custom ops the translation table refers to.
-from harmony.export import torch_ops  # noqa: F401
 
 _DOMAIN = Opset(ONNX_DOMAIN, ONNX_DOMAIN_VERSION)
 _FLOAT_TYPES = ["tensor(float)", "tensor(float16)"]
@@ -64,21 +60,26 @@ def plugin_attributes() -> dict[str, str]:
     return {PLUGIN_VERSION_ATTR: PLUGIN_VERSION, PLUGIN_NAMESPACE_ATTR: PLUGIN_NAMESPACE}
 
 
+def _emit(contract: OpContract, inputs: tuple, attributes: dict):
+    values = {attr.name: attr.validate(attributes[attr.name]) for attr in contract.attributes}
+    return _op(contract)(*inputs, **values, **plugin_attributes())
+
+
+# The ONNX exporter reads a translation's signature: tensors positional, attributes annotated.
 def _cascaded_lut_node(image, mask, knots, curve):
-    return _op(CASCADED_LUT)(image, mask, knots, curve, **plugin_attributes())
+    return _emit(CASCADED_LUT, (image, mask, knots, curve), {})
 
 
-def _knn_topk_fusion_node(features, mask, k: int):
-    k = KNN_TOPK_FUSION.attribute("k").validate(k)
-    return _op(KNN_TOPK_FUSION)(features, mask, k=k, **plugin_attributes())
+def _knn_topk_fusion_node(features, mask, k: int = KNN_TOPK_FUSION.attribute("k").default):
+    return _emit(KNN_TOPK_FUSION, (features, mask), {"k": k})
 
 
-def translation_table() -> dict:
-    """`custom_translation_table` for torch.onnx.export: torch custom op -> custom node."""
-    return {
-        torch.ops.harmony.cascaded_lut3d.default: _cascaded_lut_node,
-        torch.ops.harmony.knn_topk_fusion.default: _knn_topk_fusion_node,
-    }
+_EMITTERS = {CASCADED_LUT: _cascaded_lut_node, KNN_TOPK_FUSION: _knn_topk_fusion_node}
+
+
+def emitter(contract: OpContract):
+    """The onnxscript translation of `contract`'s PyTorch custom op into its custom node."""
+    return _EMITTERS[contract]
 
 
 def contract_of(node: onnx.NodeProto) -> OpContract | None:

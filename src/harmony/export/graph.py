@@ -1,8 +1,11 @@
 """Trace the harmonization pipeline of a model into an ONNX graph for one target.
 
 The traced module is `HarmonizationPipeline(model)` (AICT: resize to 256 inside, LUT at full
-resolution; HDNet: pad to multiples of 8 inside, crop back), exported with the dynamo-based
-`torch.onnx.export(..., dynamo=True)` and dynamic batch/height/width.
+resolution; HDNet: pad to multiples of 8 inside, crop back). It is captured once with
+`torch.export` (dynamic batch/height/width), where the fused ops stay single custom-op nodes
+unless the target's lowering (`harmony.export.lowering`) decomposes them into standard operators
+during the capture; `torch.onnx.export` then translates the program, the remaining custom ops
+into the contract's custom nodes.
 """
 
 from __future__ import annotations
@@ -18,18 +21,25 @@ import onnx
 import torch
 from torch import nn
 
-from harmony.contract import GRAPH_INPUTS, GRAPH_OUTPUT, NAME_SCOPES_KEY
-from harmony.export import custom_nodes
-from harmony.export.precision import PRECISIONS, fp16_copy
-from harmony.export.torch_ops import LUT_FORMULATIONS, TARGETS, export_ops
+from harmony.contract import (
+    DEFAULT_OPSET,
+    GRAPH_INPUTS,
+    GRAPH_OUTPUT,
+    MIN_SIDE,
+    NAME_SCOPES_KEY,
+    OPSET_RANGE,
+    PRECISIONS,
+    TARGETS,
+)
+from harmony.export.lowering import LUT_FORMULATIONS, lowering_for
+from harmony.export.precision import fp16_copy
 from harmony.models.pipeline import HarmonizationPipeline
 
-DEFAULT_OPSET = 20
-MIN_OPSET = 18  # the dynamo exporter's minimum
-MAX_OPSET = 23
 # Size of the example inputs used for tracing (any size works: H and W are dynamic).
 _EXAMPLE_HW = (256, 320)
 _DYNAMIC_EXAMPLE_BATCH = 2
+_MAX_SIDE = 16384
+_MAX_BATCH = 1024
 
 
 @dataclass(frozen=True)
@@ -51,12 +61,14 @@ class GraphOptions:
             raise ValueError(f"target must be one of {TARGETS}, got {self.target!r}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
-        if not MIN_OPSET <= self.opset <= MAX_OPSET:
-            raise ValueError(f"opset must be in [{MIN_OPSET}, {MAX_OPSET}], got {self.opset}")
+        if not OPSET_RANGE[0] <= self.opset <= OPSET_RANGE[1]:
+            raise ValueError(
+                f"opset must be in [{OPSET_RANGE[0]}, {OPSET_RANGE[1]}], got {self.opset}"
+            )
         if self.batch is not None and self.batch < 1:
             raise ValueError(f"batch must be a positive integer or dynamic, got {self.batch}")
         if self.lut_formulation not in LUT_FORMULATIONS:
-            raise ValueError(f"lut_formulation must be one of {LUT_FORMULATIONS}")
+            raise ValueError(f"lut_formulation must be one of {tuple(LUT_FORMULATIONS)}")
         if self.lut_formulation == "gridsample" and self.opset < 20:
             raise ValueError("5-D GridSample needs opset >= 20")
         return self
@@ -95,29 +107,37 @@ def onnx_from_model(model: nn.Module, options: GraphOptions) -> onnx.ModelProto:
     generator = torch.Generator().manual_seed(0)
     image = torch.rand(batch, 3, *_EXAMPLE_HW, generator=generator).to(io_dtype)
     mask = (torch.rand(batch, 1, *_EXAMPLE_HW, generator=generator) > 0.5).to(io_dtype)
-    height = torch.export.Dim("height", min=2, max=16384)
-    width = torch.export.Dim("width", min=2, max=16384)
+    height = torch.export.Dim("height", min=MIN_SIDE, max=_MAX_SIDE)
+    width = torch.export.Dim("width", min=MIN_SIDE, max=_MAX_SIDE)
     dims = {2: height, 3: width}
     if options.batch is None:
-        dims[0] = torch.export.Dim("batch", min=1, max=1024)
-    kwargs = {}
-    if options.target == "trt":
-        kwargs["custom_translation_table"] = custom_nodes.translation_table()
-    with export_ops(options.target, options.lut_formulation), _quiet_exporter():
-        program = torch.onnx.export(
-            module,
-            (image, mask),
+        dims[0] = torch.export.Dim("batch", min=1, max=_MAX_BATCH)
+    lowering = lowering_for(options.target, options.lut_formulation)
+    dynamic_shapes = {name: dict(dims) for name in GRAPH_INPUTS}
+    with _quiet_exporter():
+        # Captured as torch.onnx.export captures a module itself (its non-strict strategy): size
+        # checks against 0/1 become runtime asserts instead of guards that would pin H and W.
+        with lowering.capture(), torch.fx.experimental._config.patch(backed_size_oblivious=True):
+            program = torch.export.export(
+                module,
+                (image, mask),
+                dynamic_shapes=dynamic_shapes,
+                strict=False,
+                prefer_deferred_runtime_asserts_over_guards=True,
+            )
+        onnx_program = torch.onnx.export(
+            program,
             dynamo=True,
             input_names=list(GRAPH_INPUTS),
             output_names=[GRAPH_OUTPUT],
             opset_version=options.opset,
-            dynamic_shapes={name: dict(dims) for name in GRAPH_INPUTS},
+            dynamic_shapes=dynamic_shapes,  # names the graph's dynamic axes batch/height/width
+            custom_translation_table=lowering.translations,
             optimize=True,
             verbose=False,
-            **kwargs,
         )
     buffer = io.BytesIO()
-    program.save(buffer)
+    onnx_program.save(buffer)
     proto = onnx.load_from_string(buffer.getvalue())
     _strip_export_noise(proto)
     return proto

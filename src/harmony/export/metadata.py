@@ -1,11 +1,21 @@
-"""Provenance written into every exported graph's `metadata_props`."""
+"""Provenance written into every exported graph's `metadata_props`, and reading it back."""
 
 from __future__ import annotations
+
+import os
+from pathlib import Path
 
 import onnx
 
 from harmony import __version__
-from harmony.contract import ONNX_DOMAIN, OPS, PLUGIN_NAMESPACE
+from harmony.contract import (
+    ONNX_DOMAIN,
+    OPS,
+    PLUGIN_NAMESPACE,
+    PLUGIN_NAMESPACE_ATTR,
+    check_precision,
+)
+from harmony.errors import HarmonyError
 
 PREFIX = "harmony."
 INPUT_CONVENTION = (
@@ -18,7 +28,7 @@ INPUT_CONVENTION = (
 def op_contract_versions() -> str:
     """`domain::Op=version` of every custom op, with the plugin namespace."""
     ops = ",".join(f"{ONNX_DOMAIN}::{op.name}={op.version}" for op in OPS)
-    return f"{ops};plugin_namespace={PLUGIN_NAMESPACE}"
+    return f"{ops};{PLUGIN_NAMESPACE_ATTR}={PLUGIN_NAMESPACE}"
 
 
 def export_metadata(
@@ -58,3 +68,53 @@ def read_metadata(model: onnx.ModelProto) -> dict[str, str]:
         for prop in model.metadata_props
         if prop.key.startswith(PREFIX)
     }
+
+
+def load_graph(path: str | os.PathLike) -> onnx.ModelProto:
+    """The ONNX graph at `path`, without external weights.
+
+    Raises:
+        HarmonyError: the file is missing, or is not a readable ONNX model (corrupt, truncated or
+            another kind of file).
+    """
+    path = Path(path)
+    if not path.is_file():
+        what = "is a folder" if path.is_dir() else "does not exist"
+        raise HarmonyError(f"ONNX graph {path} {what}; export one with harmony-export")
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # protobuf's DecodeError, OSError, ...: the file's fault
+        raise HarmonyError(
+            f"{path} is not a readable ONNX graph (corrupt, truncated or another kind of file): "
+            f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}. Re-export it with "
+            "harmony-export"
+        ) from None
+    if not model.graph.node:
+        raise HarmonyError(
+            f"{path} holds no ONNX graph (no nodes); re-export it with harmony-export"
+        )
+    return model
+
+
+def graph_precision(metadata: dict[str, str], path: str | os.PathLike) -> str:
+    """The precision a graph declares (`harmony.precision`; none declared: fp32, nothing was
+    lowered).
+
+    Raises:
+        HarmonyError: a precision that is not supported yet (int8) or unknown.
+    """
+    return check_precision(metadata.get("precision", "fp32"), f"the graph {path}")
+
+
+def read_graph_metadata(path: str | os.PathLike) -> dict[str, str]:
+    """The harmony metadata of the graph written by harmony-export at `path`, its "precision"
+    checked (`graph_precision`).
+
+    Raises:
+        HarmonyError: unreadable graph, or one harmony-export did not write (no metadata).
+    """
+    metadata = read_metadata(load_graph(path))
+    if "arch" not in metadata or "target" not in metadata:
+        raise HarmonyError(f"{path} was not exported by harmony-export (no harmony metadata)")
+    metadata["precision"] = graph_precision(metadata, path)
+    return metadata

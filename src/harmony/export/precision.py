@@ -5,7 +5,7 @@ tensors in the ONNX graph, so mixed precision must be written into the graph. `f
 returns a half-precision copy of a model whose numerically sensitive parts compute in float32:
 
 - kept by the models themselves: AICT's interval softmax + cumsum (knots are float32), RAIN
-  statistics (`x.float()`), the fused ops (inputs cast up, see `torch_ops`);
+  statistics (`x.float()`), the fused ops (inputs cast up by `harmony.ops.dispatch`);
 - added here: LayerNorm (AICT), the attention softmax (AICT), InstanceNorm (HDNet) and the
   global average pool of the dynamic-kernel branch (HDNet DRConv) compute in float32;
 - at the graph boundary: the model's inputs are cast to float16 at its entry (forward
@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from harmony.models.aict import AICT, SelfAttention
-from harmony.models.hdnet import HDNet
+from harmony.models.hdnet import HDNet, instance_norm
 
 PRECISIONS = ("fp32", "fp16")
 
@@ -51,7 +51,7 @@ class Float32InstanceNorm(nn.Module):
         self.eps = norm.eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.instance_norm(x.float(), eps=self.eps).to(x.dtype)
+        return instance_norm(x.float(), self.eps).to(x.dtype)
 
 
 class Float32GlobalAvgPool(nn.Module):

@@ -1,18 +1,24 @@
 """CPU execution of TensorRT-target graphs (with the contract's custom nodes).
 
-Two runners, both executing the exact bytes TensorRT receives, with the custom nodes computed
-by `harmony.ops` (the ground truth):
+Two runners, both executing the exact bytes TensorRT receives, with the custom nodes computed by
+one of two independent implementations (`CUSTOM_NODE_IMPLEMENTATIONS`):
+
+- "plugin": libharmony_cpu_ops.so (`harmony.plugins.cpu`), the TensorRT plugins' own math built
+  for the CPU: what the exporter verifies TensorRT-target graphs with, so that its parity check
+  compares the plugins' arithmetic, not `harmony.ops`, with the PyTorch pipeline;
+- "reference": `harmony.ops`, the ground truth.
 
 - `SplitOrtRunner`: the graph is cut at its custom nodes into segments of standard nodes, each
   run by ONNX Runtime; the custom nodes run in between on the segments' outputs. Fast (ORT
-  kernels for the convolutions and attention): what verification and the tests use.
+  kernels for the convolutions and attention).
 - `reference_evaluator(model)`: `onnx.reference.ReferenceEvaluator` with `OpRun`
   implementations of the custom nodes (`custom_op_runs()`). Pure numpy: slow for big
-  convolutions, useful as an independent second executor on small inputs.
+  convolutions, an executor of the standard ops independent of ONNX Runtime on small inputs.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -23,41 +29,59 @@ import torch
 from onnx.reference import ReferenceEvaluator
 from onnx.reference.op_run import OpRun
 
-from harmony import ops
 from harmony.contract import CASCADED_LUT, KNN_TOPK_FUSION, ONNX_DOMAIN, OpContract
 from harmony.export.custom_nodes import contract_of, op_attributes
 
 
-def run_custom_node(contract: OpContract, inputs: Sequence[np.ndarray], attributes: dict):
-    """Compute one custom node with `harmony.ops` on numpy arrays; returns a numpy array."""
+@dataclass(frozen=True)
+class Implementation:
+    """A CPU implementation of the custom nodes: the module whose functions
+    `<OpContract.torch_name>` compute them, and how reports name it."""
+
+    module: str
+    description: str
+
+
+CUSTOM_NODE_IMPLEMENTATIONS = {
+    "plugin": Implementation(
+        "harmony.plugins.cpu", "libharmony_cpu_ops.so (the plugins' math on the CPU)"
+    ),
+    "reference": Implementation("harmony.ops", "harmony.ops (the reference)"),
+}
+
+
+def run_custom_node(
+    contract: OpContract, inputs: Sequence[np.ndarray], attributes: dict, implementation: str
+) -> np.ndarray:
+    """Compute one custom node on numpy arrays with `implementation` ("plugin" or "reference").
+
+    Raises:
+        HarmonyError: "plugin" where libharmony_cpu_ops.so is not built (the message says how).
+    """
+    module = importlib.import_module(CUSTOM_NODE_IMPLEMENTATIONS[implementation].module)
     tensors = [torch.from_numpy(np.ascontiguousarray(x)) for x in inputs]
     with torch.inference_mode():
-        if contract.name == CASCADED_LUT.name:
-            out = ops.cascaded_lut(*tensors)
-        elif contract.name == KNN_TOPK_FUSION.name:
-            out = ops.knn_topk_fusion(*tensors, k=attributes["k"])
-        else:  # pragma: no cover - contract_of only returns known contracts
-            raise ValueError(f"no CPU implementation of {contract.name}")
+        out = getattr(module, contract.torch_name)(*tensors, **attributes)
     return out.numpy()
 
 
-def _op_run_class(contract: OpContract) -> type[OpRun]:
+def _op_run_class(contract: OpContract, implementation: str) -> type[OpRun]:
     def _run(self, *inputs, **attributes):
         values = op_attributes(self.onnx_node, contract)
-        return (run_custom_node(contract, inputs, values),)
+        return (run_custom_node(contract, inputs, values, implementation),)
 
     # ReferenceEvaluator matches a class to a node by class name and `op_domain`.
     return type(contract.name, (OpRun,), {"op_domain": ONNX_DOMAIN, "_run": _run})
 
 
-def custom_op_runs() -> list[type[OpRun]]:
+def custom_op_runs(implementation: str) -> list[type[OpRun]]:
     """`OpRun` classes of both custom nodes for `ReferenceEvaluator(new_ops=...)`."""
-    return [_op_run_class(contract) for contract in (CASCADED_LUT, KNN_TOPK_FUSION)]
+    return [_op_run_class(contract, implementation) for contract in (CASCADED_LUT, KNN_TOPK_FUSION)]
 
 
-def reference_evaluator(model: onnx.ModelProto) -> ReferenceEvaluator:
-    """A ReferenceEvaluator of `model` that knows the custom nodes."""
-    return ReferenceEvaluator(model, new_ops=custom_op_runs())
+def reference_evaluator(model: onnx.ModelProto, implementation: str) -> ReferenceEvaluator:
+    """A ReferenceEvaluator of `model` whose custom nodes run `implementation`."""
+    return ReferenceEvaluator(model, new_ops=custom_op_runs(implementation))
 
 
 @dataclass
@@ -75,16 +99,26 @@ class _CustomStep:
 
 
 class SplitOrtRunner:
-    """Run a graph whose custom nodes are computed by `harmony.ops` and the rest by ORT.
+    """Run a graph with ONNX Runtime, its custom nodes computed by `implementation`.
 
     Args:
         model: the ONNX model (as written to disk: this runner does not modify its nodes).
+        implementation: "plugin" (libharmony_cpu_ops.so) or "reference" (`harmony.ops`).
         providers: ONNX Runtime execution providers, default CPU.
     """
 
     def __init__(
-        self, model: onnx.ModelProto, providers: Sequence[str] = ("CPUExecutionProvider",)
+        self,
+        model: onnx.ModelProto,
+        implementation: str,
+        providers: Sequence[str] = ("CPUExecutionProvider",),
     ):
+        if implementation not in CUSTOM_NODE_IMPLEMENTATIONS:
+            raise ValueError(
+                f"implementation must be one of {tuple(CUSTOM_NODE_IMPLEMENTATIONS)}, "
+                f"got {implementation!r}"
+            )
+        self.implementation = implementation
         self.input_names = [value.name for value in model.graph.input]
         self.output_names = [value.name for value in model.graph.output]
         self._steps = list(_partition(model, list(providers)))
@@ -109,7 +143,7 @@ class SplitOrtRunner:
             if isinstance(step, _CustomStep):
                 inputs = [values[name] for name in step.node.input]
                 values[step.node.output[0]] = run_custom_node(
-                    step.contract, inputs, step.attributes
+                    step.contract, inputs, step.attributes, self.implementation
                 )
             else:
                 results = step.session.run(step.outputs, {n: values[n] for n in step.inputs})
@@ -219,10 +253,6 @@ def _segment(model, nodes, needed, providers, types=None) -> _Segment:
     options.enable_cpu_mem_arena = False
     session = ort.InferenceSession(sub.SerializeToString(), options, providers=providers)
     return _Segment(session, inputs, outputs)
-
-
-def _produced_in_order(nodes) -> list[str]:
-    return [name for node in nodes for name in node.output if name]
 
 
 def _untyped_shape(name: str, types: dict[str, int]) -> onnx.ValueInfoProto:

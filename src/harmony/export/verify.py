@@ -2,7 +2,8 @@
 
 Parity runs the graph on demo composites (`harmony.data.demo_composite`) and compares it with
 `harmony.harmonize` (the PyTorch pipeline) in float32: max abs error and PSNR over [0,1]. Graphs
-with custom nodes run through `SplitOrtRunner` (ORT + `harmony.ops`), on the very bytes written.
+run through `SplitOrtRunner` on the very bytes written: standard nodes in ONNX Runtime, custom
+nodes in the implementation the runner was given (the exporter: the plugins' CPU build).
 """
 
 from __future__ import annotations

@@ -2,7 +2,6 @@
 
 from harmony.models.aict import AICT
 from harmony.models.checkpoint import (
-    ARCHS,
     CheckpointInfo,
     build_model,
     inspect_checkpoint,
@@ -15,7 +14,6 @@ from harmony.models.pipeline import HarmonizationPipeline, harmonize
 
 __all__ = [
     "AICT",
-    "ARCHS",
     "CheckpointInfo",
     "HDNet",
     "HarmonizationPipeline",

@@ -1,9 +1,10 @@
 """AICT (NeurIPS 2024): a ViT parameter network predicting position-dependent cascaded 3D LUTs.
 
 State-dict compatible with the official `iharm.model.base.aict_net.AICT` as configured by
-`ViT_aict` (mean 0 / std 1 input normalisation, i.e. the identity; 8 curve points; clamp). See
-`shared/reference/aict.md`. Quirks kept on purpose: no positional encoding, post-norm encoder
-layers, a soft (bilinearly resized) low-resolution mask, clamp before the mask blend.
+`ViT_aict` (mean 0 / std 1 input normalisation, i.e. the identity; 8 curve points; clamp); see
+docs/models.md. Quirks kept on purpose: no positional encoding, post-norm encoder layers, a soft
+(bilinearly resized) low-resolution mask, clamp before the mask blend. The LUT is applied by the
+`harmony::cascaded_lut` custom op (`harmony.ops.dispatch`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from harmony.contract import LUT_CHANNELS, LUT_CURVE_POINTS
-from harmony.ops import cascaded_lut
+from harmony.ops import dispatch
 
 LOW_RES = 256
 PATCH = 4
@@ -111,6 +112,12 @@ class AICT(nn.Module):
 
     arch = "aict"
 
+    @staticmethod
+    def report_stage(child: str) -> str:
+        """The stage of work traced in child module `child`, for reports such as MACs by stage:
+        the children form the "parameter_network"; AICT's own forward ("") applies the "lut"."""
+        return "lut" if child == "" else "parameter_network"
+
     def __init__(self):
         super().__init__()
         lut_outputs = LUT_CHANNELS * LUT_CURVE_POINTS
@@ -140,7 +147,8 @@ class AICT(nn.Module):
         b, _, h, w = decoded.shape
         class_weight = self.class_layer(self.max_pool(self.bottom_convs(tokens)).flatten(1))
         logits = self.colors_layer(decoded).reshape(b, LUT_CHANNELS, LUT_CURVE_POINTS, h, w)
-        # The interval softmax and its cumulative sum stay in float32 (see aict.md §5).
+        # The interval softmax and its cumulative sum stay in float32: in float16 the end knot
+        # can miss 1 by a few 1e-3 (docs/models.md, "Numerics").
         intervals = torch.softmax(logits.float(), dim=2)
         knots = F.pad(torch.cumsum(intervals, dim=2), (0, 0, 0, 0, 1, 0))
         curve = self.params_layer(decoded) * class_weight[:, :, None, None]
@@ -155,4 +163,4 @@ class AICT(nn.Module):
     ) -> torch.Tensor:
         """Harmonize the full-resolution `image` [B,3,H,W] with LUTs predicted at low res."""
         knots, curve = self.lut_maps(image_lr, mask_lr)
-        return cascaded_lut(image, mask, knots, curve)
+        return dispatch.cascaded_lut(image, mask, knots, curve)

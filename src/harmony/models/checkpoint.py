@@ -13,19 +13,21 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from harmony.contract import ARCHS
 from harmony.errors import HarmonyError
 from harmony.files import atomic_output
 from harmony.models.aict import AICT
 from harmony.models.hdnet import HDNet
 
-ARCHS = ("aict", "hdnet", "hdnet-lite")
 HDNET_NGF = {"hdnet": 32, "hdnet-lite": 8}
+MODEL_CLASSES = {"aict": AICT, "hdnet": HDNet, "hdnet-lite": HDNet}
 METADATA_KEY = "harmony"
 _MAX_LISTED = 8
 
@@ -73,6 +75,7 @@ def load_checkpoint(path: str | os.PathLike, arch: str | None = None) -> nn.Modu
         )
     model = build_model(info.arch, info.hdnet_ngf, info.hdnet_input_nc or 3)
     _check_keys(path, model, state_dict)
+    _check_finite(path, state_dict)
     model.load_state_dict(state_dict, strict=True)
     model.checkpoint = info
     return model.eval()
@@ -105,12 +108,21 @@ def _read_state_dict(path: Path) -> tuple[dict, str, dict]:
         raise HarmonyError(f"checkpoint {path} {what}; pass the path of a .pth/.pt/.safetensors")
     if path.suffix == ".safetensors":
         return _read_safetensors(path)
+    _check_torch_file(path)
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # e.g. "Detected pickle protocol 23": said below
+            warnings.simplefilter("ignore")
+            payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
+        reason = _unpickler_reason(exc)
+        if reason.startswith("Unsupported global"):
+            raise HarmonyError(
+                f"{path}: holds Python objects other than tensors and plain containers, which "
+                f"harmony never unpickles ({reason}); save the weights alone: "
+                "torch.save(model.state_dict(), PATH)"
+            ) from None
         raise HarmonyError(
-            f"{path}: refused to unpickle (weights_only=True allows tensors and plain containers "
-            f"only): {_first_line(exc)}"
+            f"{path}: not a readable PyTorch checkpoint (truncated or corrupt?): {reason}"
         ) from None
     except Exception as exc:  # a failure to parse an untrusted file is the file's fault
         raise HarmonyError(
@@ -140,6 +152,64 @@ def _read_safetensors(path: Path) -> tuple[dict, str, dict]:
     except (SafetensorError, OSError, ValueError) as exc:
         raise HarmonyError(f"{path}: not a readable safetensors file: {exc}") from None
     return _strip_module_prefix(state_dict), "safetensors", json.loads(raw) if raw else {}
+
+
+# What a torch.save file starts with: a zip archive (PyTorch >= 1.6), or the legacy format's
+# pickle (protocol >= 2 opcode).
+_TORCH_FILE_MAGIC = (b"PK\x03\x04", b"\x80")
+
+
+def _check_torch_file(path: Path) -> None:
+    """Raise HarmonyError naming what `path` is when it is no torch.save file at all."""
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+    if head.startswith(_TORCH_FILE_MAGIC):
+        return
+    if _is_onnx_graph(path):
+        raise HarmonyError(
+            f"{path} is an ONNX graph, not a checkpoint; run it with ONNX Runtime as a .onnx file "
+            "(harmony-run --model GRAPH.onnx), or pass the checkpoint it was exported from"
+        )
+    raise HarmonyError(
+        f"{path} is not a PyTorch checkpoint: a torch.save file is a zip archive (or a legacy "
+        f"pickle), this one starts with bytes {head.hex(' ') or '(none: empty file)'}; pass the "
+        ".pth/.pt file saved by the official training code, or a .safetensors file"
+    )
+
+
+def _is_onnx_graph(path: Path) -> bool:
+    import onnx
+
+    try:
+        return bool(onnx.load(str(path), load_external_data=False).graph.node)
+    except Exception:  # anything unreadable is not an ONNX graph
+        return False
+
+
+def _unpickler_reason(exc: Exception) -> str:
+    """What PyTorch's weights-only unpickler refused, in its own words, without its advice to
+    load the file unsafely."""
+    text = str(exc)
+    marker = "WeightsUnpickler error:"
+    if marker not in text:
+        return _first_line(exc)
+    reason = text.split(marker, 1)[1].strip()
+    return reason.split(". ")[0].splitlines()[0].rstrip(".")
+
+
+def _check_finite(path: Path, state_dict: dict) -> None:
+    """Raise HarmonyError naming the tensors that hold NaN or infinite values."""
+    bad = [
+        key
+        for key, value in state_dict.items()
+        if value.is_floating_point() and not bool(torch.isfinite(value).all())
+    ]
+    if bad:
+        listed = ", ".join(bad[:_MAX_LISTED]) + (" ..." if len(bad) > _MAX_LISTED else "")
+        raise HarmonyError(
+            f"{path} holds NaN or infinite weights in {len(bad)} tensor(s): {listed}; the "
+            "checkpoint is corrupt or came from a diverged training run"
+        )
 
 
 def _is_tensor(value) -> bool:

@@ -2,11 +2,12 @@
 mask-aware dynamic 1x1 convolutions.
 
 State-dict compatible with the official `models.networks.HDNet` built by `define_G` with the
-official options (`ngf=32`; HDNet-lite is `ngf=8`). See `shared/reference/hdnet.md`. Quirks kept
-on purpose: skips are LeakyReLU(0.2) of the encoder outputs (the official in-place LeakyReLU
-rewrites them), LocalDynamics uses raw dot products of masked features with k = 1 and a
-softmax over positions, and DRConv's `conv_guide` exists but is unused. The dynamic 1x1
-convolutions are a batched matmul instead of the official `Corr` autograd function.
+official options (`ngf=32`; HDNet-lite is `ngf=8`); see docs/models.md. Quirks kept on purpose:
+skips are LeakyReLU(0.2) of the encoder outputs (the official in-place LeakyReLU rewrites them),
+LocalDynamics uses raw dot products of masked features with k = 1 and a softmax over positions,
+and DRConv's `conv_guide` exists but is unused. The dynamic 1x1 convolutions are a batched
+matmul instead of the official `Corr` autograd function; the KNN fusion is the
+`harmony::knn_topk_fusion` custom op (`harmony.ops.dispatch`).
 """
 
 from __future__ import annotations
@@ -15,10 +16,26 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from harmony.ops import knn_topk_fusion
+from harmony.ops import dispatch
 
 NORM_EPS = 1e-5
 LEAKY_SLOPE = 0.2
+# Child modules of the encoder (up to the bottleneck), for reports by stage.
+ENCODER_CHILDREN = frozenset(f"model_layer{i}" for i in (0, 1, 2, 3, 4, 5, 6, 71))
+
+
+def instance_norm(x: torch.Tensor, eps: float = NORM_EPS) -> torch.Tensor:
+    """Affine-free instance norm (instance statistics, biased variance), as the official
+    InstanceNorm2d. Unlike `F.instance_norm` it accepts a single spatial element, whose output
+    is 0 (as ONNX InstanceNormalization gives): HDNet's bottleneck is 1x1 for inputs up to 8x8."""
+    return torch.instance_norm(x, None, None, None, None, True, 0.0, eps, False)
+
+
+class InstanceNorm2d(nn.InstanceNorm2d):
+    """The official affine-free InstanceNorm2d, computed by `instance_norm`."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return instance_norm(x, self.eps)
 
 
 def resize_mask(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -38,7 +55,7 @@ class RAIN(nn.Module):
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         m = resize_mask(mask, x)
-        # Statistics in float32 (reductions over up to 4 M pixels, see hdnet.md §3.2).
+        # Statistics in float32: reductions over up to 4 M pixels at 2048x2048.
         xf = x.float()
         mean_b, std_b = _region_stats(xf, 1.0 - m)
         mean_f, std_f = _region_stats(xf, m)
@@ -95,7 +112,7 @@ class LocalDynamics(nn.Module):
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         b, c, h, w = x.shape
         m = resize_mask(mask, x)
-        fused = knn_topk_fusion(x, m, self.k)
+        fused = dispatch.knn_topk_fusion(x, m, self.k)
         hybrid = torch.cat([fused, x * m], dim=1).reshape(b, 2 * c, h * w)
         refined = self.linear(hybrid).reshape(b, c, h, w)
         return refined * m + x * (1.0 - m)
@@ -129,17 +146,17 @@ class HDNet(nn.Module):
         g1, g2, g4, g8 = ngf, 2 * ngf, 4 * ngf, 8 * ngf
         self.model_layer0 = nn.Conv2d(input_nc, g1, 3, 1, 1, bias=False)
         self.model_layer1 = _down(g1, g2, 4)
-        self.model_layer1norm = nn.InstanceNorm2d(g2)
+        self.model_layer1norm = InstanceNorm2d(g2)
         self.model_layer2 = _down(g2, g4, 3)
-        self.model_layer2norm = nn.InstanceNorm2d(g4)
+        self.model_layer2norm = InstanceNorm2d(g4)
         self.model_layer3 = _down(g4, g8, 4)
-        self.model_layer3norm = nn.InstanceNorm2d(g8)
+        self.model_layer3norm = InstanceNorm2d(g8)
         self.model_layer4 = _down(g8, g8, 3)
-        self.model_layer4norm = nn.InstanceNorm2d(g8)
+        self.model_layer4norm = InstanceNorm2d(g8)
         self.model_layer5 = _down(g8, g8, 4)
-        self.model_layer5norm = nn.InstanceNorm2d(g8)
+        self.model_layer5norm = InstanceNorm2d(g8)
         self.model_layer6 = _down(g8, g8, 3)
-        self.model_layer6norm = nn.InstanceNorm2d(g8)
+        self.model_layer6norm = InstanceNorm2d(g8)
         self.model_layer71 = _down(g8, g8, 3)
         self.model_layer72 = _up(g8, g8, 3)
         self.model_layer72norm = RAIN(g8)
@@ -166,6 +183,14 @@ class HDNet(nn.Module):
     @property
     def arch(self) -> str:
         return "hdnet-lite" if self.ngf == 8 else "hdnet"
+
+    @staticmethod
+    def report_stage(child: str) -> str:
+        """The stage ("encoder", "local_dynamics", "decoder") of work traced in child module
+        `child` ("" for this module's own forward), for reports such as MACs by stage."""
+        if child == "LD":
+            return "local_dynamics"
+        return "encoder" if child in ENCODER_CHILDREN else "decoder"
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         if self.input_nc == 4:

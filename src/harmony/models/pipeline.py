@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from harmony.contract import MIN_SIDE
 from harmony.errors import HarmonyError
 from harmony.models.aict import AICT, LOW_RES
 from harmony.models.hdnet import HDNet
@@ -58,8 +59,17 @@ def _resize_bilinear(x: torch.Tensor, size: int) -> torch.Tensor:
     )
 
 
-def check_inputs(image: torch.Tensor, mask: torch.Tensor) -> None:
-    """Raise HarmonyError unless image is [B,3,H,W] and mask [B,1,H,W], floating, in [0,1]."""
+def check_input_shapes(
+    image: torch.Tensor,
+    mask: torch.Tensor,
+    min_dims: tuple[int, int, int] = (1, MIN_SIDE, MIN_SIDE),
+    max_dims: tuple[int, int, int] | None = None,
+    range_hint: str = "",
+) -> None:
+    """Raise HarmonyError unless image is [B,3,H,W] and mask [B,1,H,W], both floating, with
+    (B, H, W) between `min_dims` and `max_dims` (None: no upper bound; `range_hint` is added to
+    that error). Reads metadata only: no device synchronisation, so it is safe inside timed
+    regions."""
     if not isinstance(image, torch.Tensor) or not isinstance(mask, torch.Tensor):
         raise HarmonyError("image and mask must be torch tensors")
     if image.dim() != 4 or image.shape[1] != 3:
@@ -70,21 +80,46 @@ def check_inputs(image: torch.Tensor, mask: torch.Tensor) -> None:
             f"mask must be [{b},1,{height},{width}] to match the image, got {list(mask.shape)}; "
             "resize the mask to the image size"
         )
-    if min(height, width) < 2:
-        raise HarmonyError(f"images must be at least 2x2, got {height}x{width}")
     for name, tensor in (("image", image), ("mask", mask)):
         if not tensor.is_floating_point():
             raise HarmonyError(f"{name} must be a floating tensor in [0,1], got {tensor.dtype}")
+    dims = (b, height, width)
+    low = any(value < bound for value, bound in zip(dims, min_dims, strict=True))
+    high = max_dims is not None and any(
+        value > bound for value, bound in zip(dims, max_dims, strict=True)
+    )
+    if low or high:
+        upper = "any" if max_dims is None else _dims_text(max_dims)
+        raise HarmonyError(
+            f"batch {b}, {height}x{width} is outside what this model accepts: batch x height x "
+            f"width from {_dims_text(min_dims)} to {upper}{range_hint}"
+        )
+
+
+def check_value_range(image: torch.Tensor, mask: torch.Tensor) -> None:
+    """Raise HarmonyError unless every image and mask value lies in [0,1] (NaN included). Reads
+    the values: a device synchronisation, so it belongs at the user boundary, once."""
+    for name, tensor in (("image", image), ("mask", mask)):
         low, high = float(tensor.min()), float(tensor.max())
-        if low < 0.0 or high > 1.0:
+        if not (low >= 0.0 and high <= 1.0):
             raise HarmonyError(f"{name} values must lie in [0,1], got [{low:.4g}, {high:.4g}]")
 
 
-def harmonize(model: nn.Module, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+def _dims_text(dims: tuple[int, int, int]) -> str:
+    return "x".join(str(value) for value in dims)
+
+
+def harmonize(
+    model: nn.Module, image: torch.Tensor, mask: torch.Tensor, check_range: bool = True
+) -> torch.Tensor:
     """Run the official inference of `model` on `image` [B,3,H,W] and `mask` [B,1,H,W] in [0,1].
 
-    Returns [B,3,H,W] in [0,1] (float, dtype of `image`), without gradients.
+    `check_range` (default True) first checks that the values lie in [0,1] (one host
+    synchronisation); pass False where the caller guarantees it. Returns [B,3,H,W] in [0,1]
+    (float, dtype of `image`), without gradients.
     """
-    check_inputs(image, mask)
+    check_input_shapes(image, mask)
+    if check_range:
+        check_value_range(image, mask)
     with torch.inference_mode():
         return HarmonizationPipeline(model)(image, mask)

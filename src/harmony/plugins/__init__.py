@@ -1,8 +1,13 @@
 """Locate and call the native libraries built from `plugins/`: the TensorRT plugin library and
 the two C-ABI builds of the fused ops (CPU: `harmony.plugins.cpu`, CUDA: `harmony.plugins.cuda`).
 
-`scripts/build_plugins.sh` builds them into `build/plugins/` under the repository root; the
-environment variable HARMONY_PLUGIN_DIR points elsewhere (a directory holding the .so files).
+Where they are looked up (`plugin_dir()`), first match wins:
+
+1. $HARMONY_PLUGIN_DIR, a directory holding the .so files (e.g. a TensorRT plugin build made
+   with `TENSORRT_ROOT=... scripts/build_plugins.sh`);
+2. `lib/` of this installed package: a wheel (`pip install .`) carries what its build made;
+3. `build/plugins/` of the source checkout this package runs from (an editable install), where
+   `scripts/build_plugins.sh` writes.
 """
 
 from __future__ import annotations
@@ -18,19 +23,25 @@ PLUGIN_LIBRARY = "libharmony_plugins.so"
 CPU_OPS_LIBRARY = "libharmony_cpu_ops.so"
 CUDA_OPS_LIBRARY = "libharmony_cuda_ops.so"
 
-# src/harmony/plugins/__init__.py -> repository root (editable install / source checkout).
-_REPO_ROOT = Path(__file__).resolve().parents[3]
+_PACKAGED_DIR = Path(__file__).resolve().parent / "lib"
+# src/harmony/plugins/__init__.py -> the checkout's root, when the package runs from one.
+_CHECKOUT_DIR = Path(__file__).resolve().parents[3]
 _BUILD_HINT = (
-    "build it with `scripts/build_plugins.sh` (the CUDA libraries need nvcc, the TensorRT plugin "
-    "library also TENSORRT_ROOT=<dir with include/NvInfer.h>), or set HARMONY_PLUGIN_DIR to the "
-    "directory that holds it"
+    "build it with `scripts/build_plugins.sh` in a checkout of harmony-deploy (the CUDA libraries "
+    "need nvcc, the TensorRT plugin library also TENSORRT_ROOT=<dir with include/NvInfer.h>) and "
+    f"set {PLUGIN_DIR_ENV} to the directory it wrote, or reinstall with `pip install .` there"
 )
 
 
 def plugin_dir() -> Path:
-    """Directory of the built libraries: $HARMONY_PLUGIN_DIR, default <repo>/build/plugins."""
+    """Directory of the built libraries: $HARMONY_PLUGIN_DIR, else this package's `lib/` when it
+    was installed from a wheel, else `build/plugins/` of the checkout it runs from."""
     override = os.environ.get(PLUGIN_DIR_ENV)
-    return Path(override) if override else _REPO_ROOT / "build" / "plugins"
+    if override:
+        return Path(override)
+    if _PACKAGED_DIR.is_dir():
+        return _PACKAGED_DIR
+    return _CHECKOUT_DIR / "build" / "plugins"
 
 
 def library_path() -> Path:

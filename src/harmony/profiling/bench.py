@@ -1,9 +1,11 @@
 """harmony-bench's engine: one configuration per subprocess, records as plain dicts.
 
-The parent plans configurations (model x backend x precision x resolution), checks what can
-run here, and starts `python -m harmony.profiling.bench <config JSON>` for each one, so that
-peak memory is the configuration's own. A configuration that cannot run (backend missing, no
-GPU, out of memory, a crash) becomes a record with `skipped` and the reason: never dropped.
+The parent plans configurations (`harmony.profiling.plan`), prepares their artifacts
+(`harmony.profiling.prepare`) and starts `python -m harmony.profiling.bench <config JSON>` for
+each one, so that peak memory is the configuration's own. A configuration that cannot run
+(backend missing, no GPU, too large, out of memory, a crash) becomes a record with `skipped`
+and the reason: never dropped. The timed region is the runner's `infer` on inputs already on
+the device (`harmony.profiling.latency`).
 """
 
 from __future__ import annotations
@@ -27,10 +29,10 @@ from harmony.profiling.memory import MIB, peak_rss_mb
 
 @dataclass(frozen=True)
 class BenchConfig:
-    """One measurement: what runs (model file, backend, precision, device) and on what."""
+    """One measurement: what runs (source, backend, precision, device) and on what."""
 
     arch: str
-    model: str  # the file the backend runs: checkpoint, ORT-target .onnx or .engine
+    source: str  # the file given: a checkpoint or an ONNX graph
     backend: str
     precision: str
     device: str
@@ -40,10 +42,11 @@ class BenchConfig:
     warmup: int
     iterations: int
     params: int | None = None
+    kernels: str | None = None  # torch backend: "reference" (harmony.ops) or "fused" (CUDA)
+    skip_reason: str | None = None  # known before running (backend unavailable, too large)
+    model: str | None = None  # the artifact the backend runs (prepared: checkpoint/.onnx/.engine)
     macs: dict | None = None
     macs_paper_style: int | None = None
-    skip_reason: str | None = None  # known before running (backend unavailable, too large)
-    kernels: str | None = None  # torch backend: "reference" (harmony.ops) or "fused" (CUDA)
 
     def label(self) -> str:
         backend = f"{self.backend}+fused" if self.kernels == "fused" else self.backend
@@ -96,6 +99,7 @@ def _record(config: BenchConfig, **measured) -> dict:
         "batch": config.batch,
         "kernels": config.kernels,
         "cuda_graphs": None,
+        "source": config.source,
         "model": config.model,
         "params": config.params,
         "macs": config.macs,
@@ -110,7 +114,7 @@ def _record(config: BenchConfig, **measured) -> dict:
 
 def measure_config(config: BenchConfig) -> dict:
     """Run one configuration in this process (the subprocess side) and return its record."""
-    from harmony.runtime.factory import runner_for
+    from harmony.runtime.backends import runner_for
 
     image, mask, _ = demo_composite(config.height, config.width)
     image, mask = image.expand(config.batch, -1, -1, -1), mask.expand(config.batch, -1, -1, -1)
@@ -125,7 +129,7 @@ def measure_config(config: BenchConfig) -> dict:
             lambda: runner.infer(image, mask), runner.synchronize, config.warmup, config.iterations
         )
         device_bytes = runner.memory_bytes()
-        graphs = {"cuda_graphs": runner.cuda_graphs} if config.backend == "torch" else {}
+        cuda_graphs = getattr(runner, "cuda_graphs", None)  # what the torch backend resolved
     peak = device_bytes / MIB if device_bytes is not None else peak_rss_mb()
     return _record(
         config,
@@ -133,7 +137,7 @@ def measure_config(config: BenchConfig) -> dict:
         throughput_ips=config.batch * 1e3 / stats.mean,
         peak_memory_mb=peak,
         peak_memory_kind="device" if device_bytes is not None else "process RSS",
-        **graphs,
+        cuda_graphs=cuda_graphs,
     )
 
 

@@ -27,13 +27,12 @@ from dataclasses import dataclass, field
 
 import onnx
 
-from harmony.contract import CASCADED_LUT, KNN_TOPK_FUSION, LUT_CHANNELS, NAME_SCOPES_KEY
+from harmony.contract import KNN_TOPK_FUSION, LUT_CHANNELS, NAME_SCOPES_KEY
 from harmony.export.metadata import read_metadata
+from harmony.models.checkpoint import MODEL_CLASSES
 
 LUT_TAPS_PER_CHANNEL = 2 * 8  # two trilinear lookups, 8 taps each
-# First-level module of the pipeline's model -> stage of the report.
-HDNET_STAGES = {"LD": "local_dynamics"}
-HDNET_ENCODER = {f"model_layer{i}" for i in (0, 1, 2, 3, 4, 5, 6, 71)}
+UNATTRIBUTED = "unattributed"  # a node outside the network (the pipeline around it)
 
 
 @dataclass
@@ -56,6 +55,9 @@ def graph_macs(model: onnx.ModelProto | str | os.PathLike, batch: int, height: i
     if not isinstance(model, onnx.ModelProto):
         model = onnx.load(str(model), load_external_data=False)
     arch = read_metadata(model).get("arch", "")
+    if arch not in MODEL_CLASSES:
+        raise ValueError("MACs are counted on graphs written by harmony-export (no arch metadata)")
+    network = MODEL_CLASSES[arch]
     # The exporter leaves a few intermediate shapes blank; ONNX shape inference fills them.
     model = onnx.shape_inference.infer_shapes(model, strict_mode=False, data_prop=True)
     shapes = _ShapeTable(model, {"batch": batch, "height": height, "width": width})
@@ -63,9 +65,10 @@ def graph_macs(model: onnx.ModelProto | str | os.PathLike, batch: int, height: i
     for node in model.graph.node:
         macs = _node_macs(node, shapes)
         if macs:
-            count.add(_stage(node, arch), macs)
-    if arch == "aict":
-        count.add("lut", LUT_TAPS_PER_CHANNEL * LUT_CHANNELS * batch * height * width)
+            count.add(_stage(node, network), macs)
+    if arch == "aict":  # the LUT is applied by AICT's own forward
+        lut_macs = LUT_TAPS_PER_CHANNEL * LUT_CHANNELS * batch * height * width
+        count.add(network.report_stage(""), lut_macs)
     return count
 
 
@@ -102,33 +105,27 @@ def _matmul_macs(a: tuple, b: tuple, out: tuple) -> int:
     return math.prod(resolved) * reduced
 
 
-def _stage(node: onnx.NodeProto, arch: str) -> str:
-    """Stage of a node from the module scope the exporter recorded; "unattributed" without."""
-    if node.op_type == CASCADED_LUT.name:
-        return "lut"
-    if node.op_type == KNN_TOPK_FUSION.name:
-        return "local_dynamics"
+def _stage(node: onnx.NodeProto, network: type) -> str:
+    """Stage of a node from the module scope the exporter recorded, as the network names it."""
     scopes = next((p.value for p in node.metadata_props if p.key == NAME_SCOPES_KEY), "")
     child = _first_child_scope(scopes)
-    if not child:
-        return "unattributed"
-    if arch == "aict":
-        return "parameter_network"
-    if child in HDNET_STAGES:
-        return HDNET_STAGES[child]
-    return "encoder" if child in HDNET_ENCODER else "decoder"
+    return UNATTRIBUTED if child is None else network.report_stage(child)
 
 
-def _first_child_scope(scopes: str) -> str:
-    """'model.model_layer8' -> 'model_layer8' from the exporter's list of scope names."""
+def _first_child_scope(scopes: str) -> str | None:
+    """'model.model_layer8' -> 'model_layer8' from the exporter's list of scope names; "" for a
+    node of the network's own forward, None for one outside the network (or without scopes)."""
     try:
         names = ast.literal_eval(scopes) if scopes else []
     except (ValueError, SyntaxError):
-        return ""
+        return None
+    child = None
     for name in names:
-        if isinstance(name, str) and name.startswith("model."):
+        if name == "model":
+            child = ""
+        elif isinstance(name, str) and name.startswith("model."):
             return name.split(".")[1]
-    return ""
+    return child
 
 
 class _ShapeTable:

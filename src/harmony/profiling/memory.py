@@ -1,4 +1,4 @@
-"""Peak memory of the current process: resident set size on the CPU, allocator peak on CUDA."""
+"""Peak memory of the current process: its peak resident set size."""
 
 from __future__ import annotations
 
@@ -13,10 +13,3 @@ def peak_rss_mb() -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError("VmHWM is missing from /proc/self/status (Linux only)")
-
-
-def peak_cuda_mb() -> float:
-    """Peak memory allocated by PyTorch's CUDA allocator in this process, in MiB."""
-    import torch
-
-    return torch.cuda.max_memory_allocated() / MIB

@@ -1,9 +1,9 @@
 """MACs the way the papers count them: the rules of the `thop` 0.1.1 counter.
 
-The AICT paper's 14.35 G is `thop.profile` on the network (aict.md §6). thop hooks modules by
-exact type: convolutions count output elements x in_channels/groups x kernel size (transposed
-convolutions too, so a stride-4 deconvolution counts 16x its real work), Linear counts
-in_features x output elements, BatchNorm/LayerNorm/InstanceNorm count 2 x input elements
+The AICT paper's 14.35 G is `thop.profile` on the network (docs/models.md, AICT "Cost"). thop
+hooks modules by exact type: convolutions count output elements x in_channels/groups x kernel
+size (transposed convolutions too, so a stride-4 deconvolution counts 16x its real work), Linear
+counts in_features x output elements, BatchNorm/LayerNorm/InstanceNorm count 2 x input elements
 (x2 when affine), nn.Softmax counts (3 x features - 1) per row, AdaptiveAvgPool counts
 (kernel + 1) per output. Attention (`nn.MultiheadAttention` has no rule and its out_proj is
 not an exact nn.Linear), functional calls (grid_sample, interpolate, matmul) and anything
@@ -75,7 +75,8 @@ def paper_style_macs(model: nn.Module, height: int, width: int) -> int:
     hooks = []
 
     def visit(module: nn.Module) -> None:
-        rule = _RULES.get(type(module))
+        # Our modules stand for the official types they subclass (e.g. hdnet.InstanceNorm2d).
+        rule = next((_RULES[cls] for cls in type(module).__mro__ if cls in _RULES), None)
         if rule is not None:
             hooks.append(
                 module.register_forward_hook(

@@ -2,7 +2,10 @@
 
 A runner is created cheaply, `activate()`d once (load the model, build sessions, allocate),
 asked to `infer(image, mask)` any number of times and `deactivate()`d. The public methods check
-their inputs and state; backends implement the `*_impl` hooks only.
+their inputs and state; backends implement the `*_impl` hooks only, and `infer_impl` is what a
+benchmark times: `infer` checks shapes and dtypes against the runner's input range from tensor
+metadata alone (no device synchronisation). Whether the values lie in [0,1] is checked once at
+the user boundary (`harmony.harmonize`, `harmony-run`), never per call here.
 """
 
 from __future__ import annotations
@@ -12,8 +15,9 @@ from dataclasses import dataclass
 
 import torch
 
+from harmony.contract import MIN_SIDE
 from harmony.errors import HarmonyError
-from harmony.models.pipeline import check_inputs
+from harmony.models.pipeline import check_input_shapes
 
 
 @dataclass(frozen=True)
@@ -28,27 +32,30 @@ class Runner(abc.ABC):
     """Base class of the torch, onnxruntime and tensorrt runners.
 
     Subclasses set `backend` ("torch", "ort", "trt") and implement `activate_impl`,
-    `infer_impl` and `deactivate_impl`. `device` and `precision` describe what runs.
+    `infer_impl` and `deactivate_impl`. `device` and `precision` describe what runs; `arch` is
+    the network's architecture where the runner knows it (after `activate()` at the latest).
     """
 
     backend: str = ""
 
-    def __init__(self, name: str, device: str, precision: str):
+    def __init__(self, name: str, device: str, precision: str, arch: str | None = None):
         self.name = name
         self.device = device
         self.precision = precision
+        self.arch = arch
         self.is_active = False
 
     @classmethod
     @abc.abstractmethod
-    def availability(cls, device: str) -> Availability:
-        """Whether this backend can run on `device` ("cpu" or "cuda") on this machine."""
+    def availability(cls, device: str, precision: str | None = None) -> Availability:
+        """Whether this backend can run on `device` ("cpu" or "cuda") here, at `precision` where
+        the backend chooses it (None: the model's own)."""
 
     def activate(self) -> Runner:
         """Load and prepare; raises HarmonyError if the backend is unavailable here."""
         if self.is_active:
             raise HarmonyError(f"runner {self.name} is already active; deactivate it first")
-        available = self.availability(self.device)
+        available = self.availability(self.device, self.precision)
         if not available.ok:
             raise HarmonyError(f"{self.backend} backend unavailable: {available.reason}")
         self.activate_impl()
@@ -62,8 +69,16 @@ class Runner(abc.ABC):
         """
         if not self.is_active:
             raise HarmonyError(f"runner {self.name} is not active; call activate() first")
-        check_inputs(image, mask)
+        check_input_shapes(image, mask, *self.input_range(), self.range_hint())
         return self.infer_impl(image, mask)
+
+    def input_range(self) -> tuple[tuple[int, int, int], tuple[int, int, int] | None]:
+        """(min, max) of the (batch, height, width) this runner accepts; max None: unbounded."""
+        return (1, MIN_SIDE, MIN_SIDE), None
+
+    def range_hint(self) -> str:
+        """What to do about an input outside `input_range` ("; ..." appended to the error)."""
+        return ""
 
     def synchronize(self) -> None:  # noqa: B027 - optional hook, a no-op on the CPU
         """Wait for queued device work (timing helpers call it); a no-op on the CPU."""

@@ -3,7 +3,9 @@
 A TensorRT engine only runs with the TensorRT version, the GPU (compute capability) and the
 plugin library it was built with. The manifest records those, plus what the engine was built
 from, so that loading can refuse a mismatched engine up front with a message that says what
-differs and the exact `harmony build` command that rebuilds it.
+differs and the exact `harmony build` command that rebuilds it. It is written by
+`EngineManifest.write` and verified by `verified_manifest` only: the engine cache and the runner
+both go through that one check.
 
 Schema (`"schema": "harmony-engine-manifest/1"`):
 
@@ -25,6 +27,7 @@ Schema (`"schema": "harmony-engine-manifest/1"`):
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shlex
@@ -34,7 +37,12 @@ from pathlib import Path
 from harmony.errors import HarmonyError
 from harmony.files import write_bytes_atomic
 from harmony.runtime.profiles import Profile
-from harmony.runtime.trt_env import GpuIdentity, TrtEnvironment
+from harmony.runtime.trt_env import (
+    GpuIdentity,
+    TrtEnvironment,
+    current_environment,
+    plugin_library,
+)
 
 SCHEMA = "harmony-engine-manifest/1"
 MANIFEST_SUFFIX = ".json"
@@ -204,21 +212,43 @@ def manifest_mismatches(
     return found
 
 
-def check_manifest(
-    manifest: EngineManifest, environment: TrtEnvironment, engine_path: str | os.PathLike
-) -> None:
-    """Raise HarmonyError listing every mismatch (expected vs found) and the rebuild command."""
+def verified_manifest(
+    engine_path: str | os.PathLike,
+    engine_bytes: bytes | None = None,
+    environment: TrtEnvironment | None = None,
+) -> EngineManifest:
+    """The manifest of `engine_path`, checked against `environment` and the engine's bytes.
+
+    `engine_bytes` defaults to the file's content; `environment` to `current_environment(...)`.
+
+    Raises:
+        HarmonyError: the manifest is missing or corrupt, the engine file is not the one it
+        describes, or TensorRT/GPU/plugin library differ (the message names each difference
+        and gives the `harmony build` command that rebuilds the engine).
+    """
+    manifest = read_manifest(engine_path)
+    if engine_bytes is None:
+        engine_bytes = Path(engine_path).read_bytes()
+    if hashlib.sha256(engine_bytes).hexdigest() != manifest.engine_sha256:
+        raise HarmonyError(
+            f"the engine {engine_path} is not the one its manifest describes (SHA-256 differs: "
+            "replaced or truncated); rebuild it with:\n  "
+            f"{manifest.rebuild_command(engine_path)}"
+        )
+    if environment is None:
+        plugins = None if manifest.plugins is None else plugin_library()
+        environment = current_environment(plugins)
     mismatches = manifest_mismatches(manifest, environment)
-    if not mismatches:
-        return
-    lines = "\n".join(
-        f"  {what}: engine built with {expected}, found {actual}"
-        for what, expected, actual in mismatches
-    )
-    raise HarmonyError(
-        f"the engine {engine_path} was built for another setup and cannot run here:\n{lines}\n"
-        f"Rebuild it on this machine with:\n  {manifest.rebuild_command(engine_path)}"
-    )
+    if mismatches:
+        lines = "\n".join(
+            f"  {what}: engine built with {expected}, found {actual}"
+            for what, expected, actual in mismatches
+        )
+        raise HarmonyError(
+            f"the engine {engine_path} was built for another setup and cannot run here:\n"
+            f"{lines}\nRebuild it on this machine with:\n  {manifest.rebuild_command(engine_path)}"
+        )
+    return manifest
 
 
 def _str(value: object) -> str:

@@ -10,7 +10,6 @@ import torch
 
 from harmony.contract import GRAPH_INPUTS, GRAPH_OUTPUT
 from harmony.errors import HarmonyError
-from harmony.export.metadata import PREFIX as METADATA_PREFIX
 from harmony.runtime.base import Availability, Runner
 
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
@@ -24,7 +23,13 @@ class OrtRunner(Runner):
         onnx_path: a graph exported with `--target ort` (TensorRT-target graphs hold custom
             nodes that ONNX Runtime cannot run: they are refused with a message).
         device: "cpu" (default) or "cuda" (needs onnxruntime-gpu).
+        precision: the precision the caller expects; None (default) takes the graph's own. A
+            graph exported at another precision is refused (re-export it).
         threads: intra-op threads; None (default) lets ONNX Runtime decide.
+
+    Raises:
+        HarmonyError: an unreadable graph, one harmony-export did not write, a TensorRT-target
+            graph, or a precision mismatch (checked here, before any session is created).
     """
 
     backend = "ort"
@@ -33,17 +38,38 @@ class OrtRunner(Runner):
         self,
         onnx_path: str | os.PathLike,
         device: str = "cpu",
+        precision: str | None = None,
         threads: int | None = None,
         name: str | None = None,
     ):
+        from harmony.export.metadata import read_graph_metadata
+
         self.onnx_path = Path(onnx_path)
         self.threads = threads
-        super().__init__(name or f"ort[{self.onnx_path.name},{device}]", device, "graph")
+        metadata = read_graph_metadata(self.onnx_path)
+        if metadata["target"] != "ort":
+            raise HarmonyError(
+                f"{self.onnx_path} is a {metadata['target']}-target graph: its custom harmony "
+                "nodes run in TensorRT, not in ONNX Runtime. Export an ONNX Runtime graph with "
+                "harmony-export CHECKPOINT --target ort"
+            )
+        if precision is not None and precision != metadata["precision"]:
+            raise HarmonyError(
+                f"{self.onnx_path} is a {metadata['precision']} graph and runs at that precision "
+                f"only; for {precision} export it again (harmony-export CHECKPOINT --target ort"
+                f"{' --fp16' if precision == 'fp16' else ''})"
+            )
+        super().__init__(
+            name or f"ort[{self.onnx_path.name},{device}]",
+            device,
+            metadata["precision"],
+            metadata["arch"],
+        )
         self.session = None
         self.input_types: dict[str, type] = {}
 
     @classmethod
-    def availability(cls, device: str) -> Availability:
+    def availability(cls, device: str, precision: str | None = None) -> Availability:
         try:
             import onnxruntime
         except ImportError:
@@ -60,8 +86,6 @@ class OrtRunner(Runner):
     def activate_impl(self) -> None:
         import onnxruntime
 
-        if not self.onnx_path.is_file():
-            raise HarmonyError(f"ONNX file {self.onnx_path} does not exist")
         options = onnxruntime.SessionOptions()
         if self.threads is not None:
             options.intra_op_num_threads = self.threads
@@ -72,7 +96,7 @@ class OrtRunner(Runner):
         except Exception as exc:  # ORT raises its own exception types for bad graphs
             raise HarmonyError(
                 f"ONNX Runtime cannot load {self.onnx_path}: {str(exc).splitlines()[0]}; "
-                "TensorRT-target graphs (custom harmony nodes) need --target ort for ONNX Runtime"
+                "re-export it with harmony-export --target ort"
             ) from None
         names = [i.name for i in session.get_inputs()]
         if tuple(names) != GRAPH_INPUTS:
@@ -81,8 +105,6 @@ class OrtRunner(Runner):
                 "(a graph exported by harmony-export)"
             )
         self.input_types = {i.name: _NUMPY_TYPES[i.type] for i in session.get_inputs()}
-        metadata = session.get_modelmeta().custom_metadata_map
-        self.precision = metadata.get(METADATA_PREFIX + "precision", "unknown")
         self.session = session
 
     def infer_impl(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

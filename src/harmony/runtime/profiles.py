@@ -19,13 +19,11 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from harmony.contract import GRAPH_INPUTS
+from harmony.contract import DEFAULT_RESOLUTIONS, GRAPH_INPUTS, MIN_SIDE
 from harmony.errors import HarmonyError
 
 # Channels of each graph input; batch, height and width come from the profile.
 INPUT_CHANNELS = {GRAPH_INPUTS[0]: 3, GRAPH_INPUTS[1]: 1}
-# The smallest image the pipeline accepts (harmony.models.pipeline.check_inputs).
-MIN_SIDE = 2
 
 Dims = tuple[int, int, int]  # (batch, height, width)
 Shape = tuple[int, int, int, int]  # (batch, channels, height, width)
@@ -143,21 +141,32 @@ def parse_resolution(text: str) -> tuple[int, int]:
     return height, width
 
 
+def parse_resolutions(values: str | Sequence[str]) -> tuple[tuple[int, int], ...]:
+    """Every `--res` entry: `N` or `HxW`, comma-separated and/or repeated, in the order given;
+    () when there is none."""
+    if isinstance(values, str):
+        values = [values]
+    return tuple(
+        parse_resolution(part) for text in values for part in text.split(",") if part.strip()
+    )
+
+
+def format_resolutions(sizes: Sequence[tuple[int, int]]) -> str:
+    """Inverse of `parse_resolutions`: `1024,768x1024` (N for square sizes)."""
+    return ",".join(str(h) if h == w else f"{h}x{w}" for h, w in sizes)
+
+
 def profile_from_resolutions(
-    resolutions: str | Sequence[str], batch: int = 1, dynamic_batch: bool = False
+    sizes: Sequence[tuple[int, int]], batch: int = 1, dynamic_batch: bool = False
 ) -> Profile:
-    """The profile for `--res`: entries `N` or `HxW`, comma-separated and/or repeated.
+    """The profile covering `sizes` ((height, width) pairs, see `parse_resolutions`).
 
     min = the smallest height and smallest width listed, opt = the first entry, max = the largest
     height and largest width. Batch is fixed at `batch` (default 1), or 1..`batch` with opt 1
     when `dynamic_batch`.
     """
-    if isinstance(resolutions, str):
-        resolutions = [resolutions]
-    entries = [part for text in resolutions for part in text.split(",") if part.strip()]
-    if not entries:
+    if not sizes:
         raise HarmonyError("no resolution given: pass e.g. --res 1024 or --res 1024,2048")
-    sizes = [parse_resolution(entry) for entry in entries]
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise HarmonyError(f"batch must be a positive integer, got {batch!r}")
     low_batch, opt_batch = (1, 1) if dynamic_batch else (batch, batch)
@@ -240,19 +249,17 @@ def _range(low: int, high: int) -> str:
     return str(low) if low == high else f"{low}..{high}"
 
 
-DEFAULT_RESOLUTIONS = ("1024,2048",)  # the two benchmark sizes: opt 1024x1024, max 2048x2048
-
-
 def profile_from_options(
-    resolutions: Sequence[str] = (),
+    resolutions: Sequence[tuple[int, int]] = (),
     batch: int | None = None,
     dynamic_batch: bool = False,
     min_shapes: str | None = None,
     opt_shapes: str | None = None,
     max_shapes: str | None = None,
 ) -> Profile:
-    """The profile of `harmony build`'s options: either `--res` (default 1024,2048) with
-    `--batch` (default 1) and `--dynamic-batch`, or all three of `--min/opt/max-shapes`.
+    """The profile of `harmony build`'s options: either `--res` sizes (default
+    `harmony.contract.DEFAULT_RESOLUTIONS`) with `--batch` (default 1) and `--dynamic-batch`, or
+    all three of `--min/opt/max-shapes`.
 
     Raises:
         HarmonyError: the two styles are mixed, a shapes option is missing, or a value is bad.

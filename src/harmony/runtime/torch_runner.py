@@ -1,9 +1,10 @@
 """The PyTorch backend: `harmony.models.HarmonizationPipeline` on the CPU or a CUDA device.
 
 On CUDA it runs the two fused ops with the plugin kernels (libharmony_cuda_ops.so, through
-`harmony.plugins.cuda`) when they are built, and replays the whole pipeline from CUDA graphs
-when it can be captured: AICT always, HDNet with the fused kernels (the reference KNN op picks
-its active queries with `nonzero()`, a host synchronisation).
+`harmony.plugins.cuda`) when they are built, chosen for its own calls with
+`harmony.ops.dispatch.use_kernels` (per thread, never process-wide), and replays the whole
+pipeline from CUDA graphs when it can be captured: AICT always, HDNet with the fused kernels (the
+reference KNN op picks its active queries with `nonzero()`, a host synchronisation).
 """
 
 from __future__ import annotations
@@ -16,23 +17,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from harmony.contract import KERNELS, PRECISIONS
 from harmony.errors import HarmonyError
 from harmony.models import HarmonizationPipeline, load_checkpoint
-from harmony.models.fused_ops import use_fused_ops
+from harmony.ops.dispatch import cuda_kernels, use_kernels
 from harmony.runtime.base import Availability, Runner
 from harmony.runtime.cuda_graphs import GraphedCall
-
-PRECISIONS = ("fp32", "fp16")
-# Implementations of the fused ops: harmony.ops (PyTorch) or the plugin kernels (CUDA only).
-KERNELS = ("reference", "fused")
-
-
-def fused_kernels_unavailable() -> str | None:
-    """Why the torch backend cannot run the fused CUDA kernels here, or None when it can."""
-    from harmony.plugins import cuda
-
-    reason = cuda.unavailable_reason()
-    return f"the fused CUDA kernels cannot run: {reason}" if reason else None
 
 
 def graph_capture_blocker(arch: str, kernels: str) -> str | None:
@@ -51,9 +41,9 @@ class TorchRunner(Runner):
     Args:
         model: a checkpoint path or a loaded AICT/HDNet module.
         device: "cpu" (default) or "cuda".
-        precision: "fp32" (default; on CUDA without TF32 convolutions) or "fp16" (CUDA only:
-            autocast, which keeps softmax, LayerNorm and reductions in fp32; the two fused ops
-            always compute in fp32).
+        precision: "fp32" (None, the default; on CUDA without TF32 convolutions) or "fp16" (CUDA
+            only: autocast, which keeps softmax, LayerNorm and reductions in fp32; the two fused
+            ops always compute in fp32).
         kernels: "reference" (harmony.ops), "fused" (the plugin kernels, CUDA only) or None:
             fused on CUDA where libharmony_cuda_ops.so is built, else reference.
         cuda_graphs: replay from CUDA graphs (True, CUDA only), eager (False), or None: graphs
@@ -68,11 +58,12 @@ class TorchRunner(Runner):
         self,
         model: nn.Module | str | os.PathLike,
         device: str = "cpu",
-        precision: str = "fp32",
+        precision: str | None = None,
         name: str | None = None,
         kernels: str | None = None,
         cuda_graphs: bool | None = None,
     ):
+        precision = "fp32" if precision is None else precision
         if precision not in PRECISIONS:
             raise HarmonyError(f"precision must be one of {PRECISIONS}, got '{precision}'")
         if kernels is not None and kernels not in KERNELS:
@@ -95,17 +86,18 @@ class TorchRunner(Runner):
         self._graphed: GraphedCall | None = None
 
     @classmethod
-    def availability(cls, device: str) -> Availability:
-        if device == "cpu":
-            return Availability(True)
-        if device == "cuda" and torch.cuda.is_available():
-            return Availability(True)
-        return Availability(False, f"no CUDA device visible to PyTorch {torch.__version__}")
+    def availability(cls, device: str, precision: str | None = None) -> Availability:
+        if device == "cuda" and not torch.cuda.is_available():
+            return Availability(False, f"no CUDA device visible to PyTorch {torch.__version__}")
+        if device == "cpu" and precision == "fp16":
+            return Availability(False, "fp16 in PyTorch needs a CUDA device")
+        return Availability(device in ("cpu", "cuda"), f"unknown device '{device}'")
 
     def activate_impl(self) -> None:
         model = self.model_source
         if not isinstance(model, nn.Module):
             model = load_checkpoint(model)
+        self.arch = model.arch
         kernels, cuda_graphs = self._requested
         self.kernels = self._resolve_kernels(kernels)
         self.cuda_graphs = self._resolve_cuda_graphs(cuda_graphs, model.arch)
@@ -113,12 +105,9 @@ class TorchRunner(Runner):
         self._graphed = GraphedCall(self._forward) if self.cuda_graphs else None
 
     def _resolve_kernels(self, kernels: str | None) -> str:
-        if self.device != "cuda" or kernels == "reference":
+        if self.device != "cuda":
             return "reference"
-        reason = fused_kernels_unavailable()
-        if reason is not None and kernels == "fused":
-            raise HarmonyError(reason)
-        return "reference" if reason is not None else "fused"
+        return cuda_kernels(torch.device(self.device), kernels)
 
     def _resolve_cuda_graphs(self, cuda_graphs: bool | None, arch: str) -> bool:
         if self.device != "cuda" or cuda_graphs is False:
@@ -130,7 +119,7 @@ class TorchRunner(Runner):
 
     def infer_impl(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         image, mask = image.to(self.device), mask.to(self.device)
-        with torch.inference_mode(), self._fused_ops():
+        with torch.inference_mode(), use_kernels(self.kernels):
             if self._graphed is not None:
                 try:
                     return self._graphed(image, mask)
@@ -155,13 +144,6 @@ class TorchRunner(Runner):
             else contextlib.nullcontext(),
         ):
             return self.pipeline(image, mask).float()
-
-    def _fused_ops(self) -> contextlib.AbstractContextManager:
-        if self.kernels != "fused":
-            return contextlib.nullcontext()
-        from harmony.plugins import cuda
-
-        return use_fused_ops(cuda.cascaded_lut, cuda.knn_topk_fusion)
 
     def synchronize(self) -> None:
         if self.device == "cuda":

@@ -112,18 +112,21 @@ class TrtEnvironment:
     plugin_versions: tuple[tuple[str, str], ...] = tuple(sorted(PLUGIN_VERSIONS.items()))
 
 
-def current_environment(with_plugins: bool, trt: ModuleType | None = None) -> TrtEnvironment:
-    """The environment of this process: TensorRT's version, the current GPU, and (when
-    `with_plugins`) the plugin library's hash. `trt` defaults to `import_tensorrt()`.
+def current_environment(
+    plugins: PluginLibrary | None, trt: ModuleType | None = None
+) -> TrtEnvironment:
+    """The environment of this process: TensorRT's version, the current GPU, and the hash of
+    `plugins` (the plugin library, None where no custom ops are involved). `trt` defaults to
+    `import_tensorrt()`.
 
     Raises:
-        HarmonyError: TensorRT missing, no GPU, or (with_plugins) the library not built.
+        HarmonyError: TensorRT missing, or no GPU.
     """
     trt = import_tensorrt() if trt is None else trt
     return TrtEnvironment(
         tensorrt_version=str(trt.__version__),
         gpu=gpu_identity(),
-        plugin_sha256=plugin_library().sha256 if with_plugins else None,
+        plugin_sha256=None if plugins is None else plugins.sha256,
     )
 
 

@@ -8,55 +8,19 @@ directly (no host copies) and enqueues on torch's current stream.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
 import torch
 
-from harmony.contract import GRAPH_INPUTS, GRAPH_OUTPUT
+from harmony.contract import GRAPH_INPUTS, GRAPH_OUTPUT, check_precision
 from harmony.errors import HarmonyError
 from harmony.runtime.base import Availability, Runner
-from harmony.runtime.manifest import EngineManifest, check_manifest, read_manifest
-from harmony.runtime.trt_env import (
-    TrtEnvironment,
-    current_environment,
-    import_tensorrt,
-    load_plugin_library,
-    plugin_library,
-)
+from harmony.runtime.manifest import EngineManifest, read_manifest, verified_manifest
+from harmony.runtime.trt_env import import_tensorrt, load_plugin_library, plugin_library
 
 # TensorRT I/O data types the runner binds, by trt.DataType member name.
 _TORCH_DTYPES = {"FLOAT": torch.float32, "HALF": torch.float16, "BF16": torch.bfloat16}
-
-
-def verified_manifest(
-    engine_path: str | os.PathLike,
-    engine_bytes: bytes | None = None,
-    environment: TrtEnvironment | None = None,
-) -> EngineManifest:
-    """The manifest of `engine_path`, checked against `environment` and the engine's bytes.
-
-    `engine_bytes` defaults to the file's content; `environment` to `current_environment(...)`.
-
-    Raises:
-        HarmonyError: the manifest is missing or corrupt, the engine file is not the one it
-        describes, or TensorRT/GPU/plugin library differ (the message names each difference
-        and gives the `harmony build` command that rebuilds the engine).
-    """
-    manifest = read_manifest(engine_path)
-    if engine_bytes is None:
-        engine_bytes = Path(engine_path).read_bytes()
-    if hashlib.sha256(engine_bytes).hexdigest() != manifest.engine_sha256:
-        raise HarmonyError(
-            f"the engine {engine_path} is not the one its manifest describes (SHA-256 differs: "
-            "replaced or truncated); rebuild it with:\n  "
-            f"{manifest.rebuild_command(engine_path)}"
-        )
-    if environment is None:
-        environment = current_environment(with_plugins=manifest.plugins is not None)
-    check_manifest(manifest, environment, engine_path)
-    return manifest
 
 
 class TrtRunner(Runner):
@@ -66,7 +30,8 @@ class TrtRunner(Runner):
         engine_path: an engine written by `harmony build` (its manifest next to it).
         name: runner name; default "trt:<engine file name>".
         device: "cuda" or "cuda:N" (default "cuda").
-        precision: label for reports; default the manifest's precision.
+        precision: the precision the caller expects; None (default) takes the engine's own. An
+            engine built at another precision is refused (build one from the right graph).
     """
 
     backend = "trt"
@@ -79,10 +44,16 @@ class TrtRunner(Runner):
         precision: str | None = None,
     ):
         self.engine_path = Path(engine_path)
-        if precision is None:
-            _check_exists(self.engine_path)
-            precision = read_manifest(self.engine_path).precision
-        super().__init__(name or f"trt:{self.engine_path.name}", device, precision)
+        _check_exists(self.engine_path)
+        built = read_manifest(self.engine_path)
+        check_precision(built.precision, f"the engine {self.engine_path}")
+        if precision is not None and precision != built.precision:
+            raise HarmonyError(
+                f"{self.engine_path} was built from a {built.precision} graph and runs at that "
+                f"precision only; for {precision} build an engine from a {precision} export"
+            )
+        super().__init__(name or f"trt:{self.engine_path.name}", device, built.precision)
+        self.profile = built.profiles[0]
         self.manifest: EngineManifest | None = None
         self._runtime = None
         self._engine = None
@@ -94,7 +65,7 @@ class TrtRunner(Runner):
         self._stream = None
 
     @classmethod
-    def availability(cls, device: str) -> Availability:
+    def availability(cls, device: str, precision: str | None = None) -> Availability:
         """ok only for a CUDA device with TensorRT importable and torch seeing a GPU."""
         if not device.startswith("cuda"):
             return Availability(False, f"TensorRT runs on CUDA devices only, not on '{device}'")
@@ -165,17 +136,19 @@ class TrtRunner(Runner):
         self._engine_size = len(engine_bytes)
         self._dtypes = dtypes
 
+    def input_range(self) -> tuple[tuple[int, int, int], tuple[int, int, int] | None]:
+        """The engine's optimization profile: min and max (batch, height, width)."""
+        return self.profile.min, self.profile.max
+
+    def range_hint(self) -> str:
+        return (
+            f" (the optimization profile of {self.engine_path}); build an engine whose profile "
+            "covers the input: harmony build MODEL.onnx -o ENGINE --res HxW [--batch N]"
+        )
+
     def infer_impl(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         assert self.manifest is not None and self._context is not None
-        profile = self.manifest.profiles[0]
-        batch, _, height, width = image.shape
-        if not profile.contains(batch, height, width):
-            raise HarmonyError(
-                f"input batch {batch}, {height}x{width} is outside the profile of "
-                f"{self.engine_path} ({profile.describe()}); build an engine that covers it, "
-                f"e.g. harmony build {self.manifest.onnx_path} -o {self.engine_path} "
-                f"--res {height}x{width} --batch {batch} --force"
-            )
+        profile = self.profile
         context = self._context
         bound = []  # keep the converted inputs alive until the work is enqueued
         with torch.cuda.device(self._device):

@@ -121,9 +121,9 @@ void lutCase(int32_t b, int32_t height, int32_t width, int32_t mh, int32_t mw)
         deviceCurve.data(), out.data(), b, height, width, mh, mw, nullptr);
     float const diff = maxAbsDiff(toFloats(out), expected);
     report(rc == 0 && status == cudaSuccess && diff <= (sizeof(T) == 2 ? 1e-3F : 1e-5F),
-        std::string(typeName<T>()) + " CascadedLut3D B=" + std::to_string(b) + " " + std::to_string(height) + "x"
-            + std::to_string(width) + " map " + std::to_string(mh) + "x" + std::to_string(mw) + " (max abs diff "
-            + std::to_string(diff) + ")");
+        std::string(typeName<T>()) + " " + harmony::contract::kCascadedLutName + " B=" + std::to_string(b) + " "
+            + std::to_string(height) + "x" + std::to_string(width) + " map " + std::to_string(mh) + "x"
+            + std::to_string(mw) + " (max abs diff " + std::to_string(diff) + ")");
 }
 
 enum class Mask
@@ -182,9 +182,9 @@ void knnCase(int32_t k, int32_t b, int32_t c, int32_t height, int32_t width, Mas
     float const diff = maxAbsDiff(toFloats(out), expected);
     char const* const maskNames[]{"binary", "soft", "all-zero", "all-one"};
     report(rc == 0 && status == cudaSuccess && diff <= (sizeof(T) == 2 ? 2e-3F : 1e-5F),
-        std::string(typeName<T>()) + " KnnTopkFusion k=" + std::to_string(k) + " B=" + std::to_string(b)
-            + " C=" + std::to_string(c) + " " + std::to_string(height) + "x" + std::to_string(width) + " "
-            + maskNames[static_cast<int32_t>(maskKind)] + " mask" + (integer ? ", integer features" : "")
+        std::string(typeName<T>()) + " " + harmony::contract::kKnnTopkFusionName + " k=" + std::to_string(k) + " B="
+            + std::to_string(b) + " C=" + std::to_string(c) + " " + std::to_string(height) + "x" + std::to_string(width)
+            + " " + maskNames[static_cast<int32_t>(maskKind)] + " mask" + (integer ? ", integer features" : "")
             + (nonFinite ? ", NaN/inf features" : "") + " (max abs diff " + std::to_string(diff) + ")");
 }
 

@@ -1,4 +1,5 @@
-"""Import and drive the official AICT and HDNet networks from external checkouts (tests only).
+"""Import and drive the official AICT and HDNet networks from external checkouts: parity checks
+and official-code baselines.
 
 The official code is never copied into this repository: it is imported from two checkouts named
 by environment variables (`HARMONY_OFFICIAL_AICT`: a work tree of `github.com/aipixel/AICT`,
@@ -15,9 +16,11 @@ Both official packages use generic top-level names (`iharm`, `models`): they are
 their checkout first on `sys.path`, and every module they added is taken out of `sys.modules`
 afterwards (the classes keep working; a test package called `models` is left untouched).
 
-Besides the importers, this module holds what the parity test and
-`scripts/official_parity.py` share: the non-degenerate random weights, the composites and a
-cv2-like float bilinear resize written independently of `torch.nn.functional.interpolate`.
+Besides the importers, this module holds what the parity test
+(`tests/models/test_official_parity.py`), `scripts/official_parity.py` and
+`benchmarks/pytorch_highres.py` share: the non-degenerate random weights, the composites, a
+cv2-like float bilinear resize written independently of `torch.nn.functional.interpolate`, and
+the parity measurements.
 """
 
 from __future__ import annotations

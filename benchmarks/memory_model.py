@@ -1,0 +1,166 @@
+"""Peak memory of one harmonization per backend and architecture, and the linear model the size
+guard (`harmony.runtime.limits`) estimates it with.
+
+Each measurement is one `harmony-bench` configuration run once, as harmony-run does (its own
+process, no warm-up; peak RSS of that process, the input made in it included). Repeated runs in
+one process peak higher with ONNX Runtime (its arena grows: about 1.5x at 2048x2048), which
+harmony-bench survives anyway: a configuration that runs out of memory is reported as such.
+Per (backend, arch) the script fits
+
+    peak = base + bytes_per_pixel x H x W  (+ knn_factor x N^2 x 4 for ORT-target HDNet graphs)
+
+by non-negative least squares and raises `base` by the largest shortfall, so that the model is
+at or above every measured point. `knn_factor` is at least 1: those graphs hold the N x N matrix
+itself, a floor that the sizes measurable here (up to 1448x1448, N^2 still small beside the
+activations) would not pin down. Writes JSON and Markdown; the coefficients are what
+`MEMORY_MODELS` holds. `--refit RESULTS.json` fits the measurements of an earlier run again.
+
+    python benchmarks/memory_model.py --json benchmarks/results/memory_model.json \\
+        --markdown benchmarks/results/memory_model.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from scipy.optimize import nnls
+
+from harmony.files import atomic_output
+from harmony.models.init import make_random_checkpoint
+from harmony.profiling.bench import BenchConfig, environment, run_configs
+from harmony.runtime.loaders import cached_export
+
+MIB = 1 << 20
+# (backend, arch) -> square sides measured. ORT HDNet stays within what fits in 24 GiB.
+SIDES = {
+    ("torch", "aict"): (512, 1024, 2048, 3072, 4096),
+    ("ort", "aict"): (512, 1024, 2048, 3072, 4096),
+    ("torch", "hdnet-lite"): (512, 1024, 2048, 3072),
+    ("ort", "hdnet-lite"): (512, 768, 1024, 1280, 1448),
+    ("torch", "hdnet"): (512, 1024, 1536, 2048),
+    ("ort", "hdnet"): (512, 768, 1024, 1280, 1448),
+}
+SEED = 0
+
+
+def knn_matrix_bytes(side: int) -> int:
+    """Bytes of the float32 N x N similarity at side x side (N = bottleneck positions)."""
+    n = (-(-side // 8)) ** 2
+    return n * n * 4
+
+
+def fit(backend: str, arch: str, points: list[tuple[int, float]]) -> dict:
+    """Non-negative least-squares coefficients (knn_factor >= 1), `base` raised to cover every
+    point."""
+    with_knn = backend == "ort" and arch.startswith("hdnet")
+    sides = np.array([side for side, _ in points], dtype=np.float64)
+    peaks = np.array([mib * MIB for _, mib in points])
+    columns = [np.ones_like(sides), sides**2]
+    matrices = np.array([knn_matrix_bytes(int(s)) for s in sides], dtype=np.float64)
+    if with_knn:
+        columns.append(matrices)
+        peaks = peaks - matrices  # the floor: one N x N matrix; the fit adds what is beyond
+    matrix = np.stack(columns, axis=1)
+    scale = matrix.max(axis=0)  # nnls on columns of comparable size
+    solution = nnls(matrix / scale, peaks)[0] / scale
+    shortfall = float(np.max(peaks - matrix @ solution))
+    return {
+        "base_bytes": int(solution[0] + max(shortfall, 0.0)),
+        "bytes_per_pixel": float(solution[1]),
+        "knn_factor": 1.0 + float(solution[2]) if with_knn else 0.0,
+        "max_shortfall_mib": shortfall / MIB,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", type=Path, required=True)
+    parser.add_argument("--markdown", type=Path, required=True)
+    parser.add_argument("--force", action="store_true")
+    parser.add_argument("--refit", type=Path, help="Fit the results of an earlier run again.")
+    args = parser.parse_args()
+    command = "python benchmarks/memory_model.py " + shlex.join(sys.argv[1:])
+    if args.refit is not None:
+        earlier = json.loads(args.refit.read_text())
+        rows, env = earlier["results"], {**earlier["environment"], "refit_command": command}
+    else:
+        rows, env = measure(), environment(command)
+    models = {}
+    for backend, arch in SIDES:
+        points = [
+            (r["height"], r["peak_memory_mb"])
+            for r in rows
+            if (r["backend"], r["arch"]) == (backend, arch) and not r["skipped"]
+        ]
+        models[f"{backend}/{arch}"] = fit(backend, arch, points)
+    document = {"environment": env, "models": models, "results": rows}
+    with atomic_output(args.json, args.force) as temp:
+        temp.write_text(json.dumps(document, indent=2) + "\n")
+    with atomic_output(args.markdown, args.force) as temp:
+        temp.write_text(markdown(document))
+
+
+def measure() -> list[dict]:
+    """One record per (backend, arch, side) of SIDES."""
+    work = Path(tempfile.mkdtemp(prefix="harmony-memory-"))
+    checkpoints = {
+        arch: make_random_checkpoint(arch, SEED, work / f"{arch}.pth")
+        for arch in ("aict", "hdnet-lite", "hdnet")
+    }
+    rows = []
+    for (backend, arch), sides in SIDES.items():
+        checkpoint = checkpoints[arch]
+        model = str(checkpoint if backend == "torch" else cached_export(checkpoint, "ort", "fp32"))
+        configs = [
+            BenchConfig(arch, str(checkpoint), backend, "fp32", "cpu", s, s, 1, 0, 1, model=model)
+            for s in sides
+        ]
+        for config, record in zip(configs, run_configs(configs), strict=True):
+            rows.append(record)
+            print(f"{backend} {arch} {config.height}: {record['peak_memory_mb']} MiB", flush=True)
+    return rows
+
+
+def markdown(document: dict) -> str:
+    env = document["environment"]
+    lines = [
+        "# Peak memory of one run, and the size guard's model",
+        "",
+        f"- command: `{env['command']}`"
+        + (f"; fitted again with `{env['refit_command']}`" if "refit_command" in env else ""),
+        f"- machine: {env['cpu']} ({env['cpu_cores']} cores), no GPU; versions: "
+        + ", ".join(f"{k} {v}" for k, v in env["versions"].items()),
+        "- peak: the process's peak RSS (VmHWM) of one fp32 run at batch 1, input made in it",
+        "",
+        "| backend | arch | size | peak MiB | model MiB |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for record in document["results"]:
+        model = document["models"][f"{record['backend']}/{record['arch']}"]
+        side = record["height"]
+        estimate = model["base_bytes"] + model["bytes_per_pixel"] * side * side
+        estimate += model["knn_factor"] * knn_matrix_bytes(side)
+        measured = record["peak_memory_mb"]
+        peak = f"skipped: {record['skipped']}" if record["skipped"] else f"{measured:.0f}"
+        lines.append(
+            f"| {record['backend']} | {record['arch']} | {side}x{side} | {peak} | "
+            f"{estimate / MIB:.0f} |"
+        )
+    lines += ["", "| backend/arch | base MiB | bytes per pixel | knn factor |"]
+    lines.append("| --- | --- | --- | --- |")
+    for key, model in document["models"].items():
+        lines.append(
+            f"| {key} | {model['base_bytes'] / MIB:.0f} | {model['bytes_per_pixel']:.0f} | "
+            f"{model['knn_factor']:.2f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()

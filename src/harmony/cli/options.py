@@ -1,0 +1,160 @@
+"""Options several commands share, each parsed by one function.
+
+Only the contract, the profile parser and the backend registry are imported here (no torch,
+no onnx), so that `--help` and argument errors are instant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import click
+
+from harmony.contract import DEFAULT_RESOLUTIONS, KERNELS, check_precision
+from harmony.errors import HarmonyError
+from harmony.runtime.backends import backend_names
+from harmony.runtime.profiles import format_resolutions, parse_resolutions
+
+
+def _harmony_errors_as_bad_parameter(parse: Callable) -> Callable:
+    def callback(ctx, param, value):
+        try:
+            return parse(value)
+        except HarmonyError as exc:
+            raise click.BadParameter(str(exc)) from None
+
+    return callback
+
+
+def comma_separated(
+    choices: Sequence[str], check: Callable[[str], object] | None = None
+) -> Callable:
+    """A comma-separated list of `choices` (each also passed to `check`, if given)."""
+
+    def parse(value: str | None) -> list[str] | None:
+        if value is None:
+            return None
+        items = [item.strip() for item in value.split(",") if item.strip()]
+        for item in items:
+            if check is not None:
+                check(item)
+            if item not in choices:
+                raise HarmonyError(f"'{item}' is not one of {', '.join(choices)}")
+        return items
+
+    return _harmony_errors_as_bad_parameter(parse)
+
+
+def _precision(value: str) -> str:
+    return check_precision(value, f"--precision {value}")
+
+
+def force_option(command):
+    """`--force`: replace existing output files."""
+    return click.option("--force", is_flag=True, help="Overwrite existing output files.")(command)
+
+
+def resolutions_option(help_text: str) -> Callable:
+    """`--res`: resolutions N (NxN) or HxW, comma-separated and/or repeated; the callback gives
+    (height, width) pairs, () when none is given (the caller's default applies)."""
+    return click.option(
+        "--res",
+        "resolutions",
+        multiple=True,
+        callback=_harmony_errors_as_bad_parameter(parse_resolutions),
+        help=f"{help_text} N (NxN) or HxW, comma-separated. Default "
+        f"{format_resolutions(DEFAULT_RESOLUTIONS)}.",
+    )
+
+
+def profile_options(command):
+    """The optimization-profile options of commands that build engines: `--res` (min =
+    smallest, opt = first, max = largest), `--batch`, `--dynamic-batch`, or trtexec-style
+    `--min-shapes/--opt-shapes/--max-shapes` (see `harmony.runtime.profiles`)."""
+    options = [
+        resolutions_option("Engine profile: min = smallest, opt = first, max = largest."),
+        click.option("--batch", type=int, default=None, help="Batch (default 1)."),
+        click.option(
+            "--dynamic-batch", is_flag=True, help="Accept batch 1..--batch (opt 1) instead."
+        ),
+        click.option("--min-shapes", help="trtexec-style: image:1x3x512x512,mask:1x1x512x512"),
+        click.option("--opt-shapes", help="trtexec-style, with --min-shapes and --max-shapes."),
+        click.option("--max-shapes", help="trtexec-style, with --min-shapes and --opt-shapes."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def precision_option(command):
+    """`--precision fp32|fp16` for one run; default: the model's own (fp32 for a checkpoint,
+    a graph's or engine's precision otherwise). int8 is refused with the reason."""
+    return click.option(
+        "--precision",
+        default=None,
+        callback=_harmony_errors_as_bad_parameter(lambda v: None if v is None else _precision(v)),
+        help="fp32 or fp16 (torch backend: fp16 needs CUDA). Default: the model's own "
+        "precision; an .onnx graph or engine runs only at the precision it was made with.",
+    )(command)
+
+
+def precisions_option(command):
+    """`--precision fp32,fp16`: the precisions a benchmark compares."""
+    from harmony.contract import PRECISIONS
+
+    return click.option(
+        "--precision",
+        "precisions",
+        default="fp32",
+        show_default=True,
+        callback=comma_separated(PRECISIONS, _precision),
+        help="Comma-separated.",
+    )(command)
+
+
+def backends_option(command):
+    """`--backend torch,ort,...`: registered backends, comma-separated (all by default)."""
+    names = backend_names()
+    return click.option(
+        "--backend",
+        "backends",
+        default=",".join(names),
+        show_default=True,
+        callback=comma_separated(names),
+        help="Comma-separated.",
+    )(command)
+
+
+def backend_option(command):
+    """`--backend NAME` for one run; default: from the model file's suffix."""
+    return click.option(
+        "--backend",
+        type=click.Choice(backend_names()),
+        default=None,
+        help="Default: from the model file (checkpoint: torch, .onnx: ort, .engine: trt).",
+    )(command)
+
+
+def kernels_option(multiple: bool) -> Callable:
+    """`--kernels`: the torch backend's fused-op implementation(s): reference (harmony.ops) or
+    fused (the plugin kernels, CUDA); auto (default) picks per device. Gives None for auto."""
+    parse_list = comma_separated(KERNELS)
+
+    def callback(ctx, param, value):
+        if value == "auto":
+            return None
+        if multiple:
+            return parse_list(ctx, param, value)
+        if value not in KERNELS:
+            raise click.BadParameter(f"'{value}' is not one of auto, {', '.join(KERNELS)}")
+        return value
+
+    auto = "both on CUDA, reference on the CPU" if multiple else "fused on CUDA where built"
+    return click.option(
+        "--kernels",
+        default="auto",
+        show_default=True,
+        callback=callback,
+        help=f"torch backend only: {'comma-separated ' if multiple else ''}reference "
+        f"(harmony.ops) or fused (plugin kernels, CUDA); auto: {auto}.",
+    )

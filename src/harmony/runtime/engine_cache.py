@@ -1,0 +1,141 @@
+"""The engine cache: engines stored under a key over everything that determines them.
+
+`engine_spec` gathers those ingredients once (the graph's hash and facts, the profile, the build
+plan, the workspace limit, TensorRT version, GPU and plugin library), and the cache key is
+derived from that one `EngineSpec`, whether the caller builds the engine or only asks where it
+would be. A cached engine is taken only if its manifest verifies (`verified_manifest`) and was
+written under the same key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+from harmony import __version__
+from harmony.errors import HarmonyError
+from harmony.files import cache_dir, sha256_file
+from harmony.runtime.engine_builder import BuildPlan, OnnxFacts, build_plan, check_graph, onnx_facts
+from harmony.runtime.manifest import SCHEMA, EngineManifest, verified_manifest
+from harmony.runtime.profiles import Profile
+from harmony.runtime.trt_env import (
+    PluginLibrary,
+    TrtEnvironment,
+    current_environment,
+    plugin_library,
+    version_tuple,
+)
+
+
+def engine_cache_dir() -> Path:
+    """Where cached engines live: `harmony.files.cache_dir("engines")`."""
+    return cache_dir("engines")
+
+
+def engine_cache_key(
+    onnx_sha256: str,
+    profile: Profile,
+    precision: str,
+    plan: BuildPlan,
+    environment: TrtEnvironment,
+    workspace_bytes: int | None = None,
+) -> str:
+    """32 hex digits of SHA-256 over everything that determines the engine: the graph's hash,
+    the profile, precision and build plan, workspace limit, the whole environment (TensorRT
+    version, GPU name and compute capability, plugin library hash, plugin versions and
+    namespace), the harmony version and the manifest schema. The timing cache is not part of it
+    (it only speeds builds up)."""
+    ingredients = {
+        "schema": SCHEMA,
+        "harmony_version": __version__,
+        "onnx_sha256": onnx_sha256,
+        "profiles": [profile.to_dict()],
+        "precision": precision,
+        "plan": dataclasses.asdict(plan),
+        "workspace_bytes": workspace_bytes,
+        "environment": dataclasses.asdict(environment),
+    }
+    text = json.dumps(ingredients, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    """Everything that determines one engine, gathered once, and its cache key."""
+
+    onnx_path: Path
+    onnx_sha256: str
+    facts: OnnxFacts
+    profile: Profile
+    plan: BuildPlan
+    environment: TrtEnvironment
+    plugins: PluginLibrary | None
+    workspace_bytes: int | None
+
+    @property
+    def key(self) -> str:
+        return engine_cache_key(
+            self.onnx_sha256,
+            self.profile,
+            self.facts.precision,
+            self.plan,
+            self.environment,
+            self.workspace_bytes,
+        )
+
+    @property
+    def cached_path(self) -> Path:
+        """`engine_cache_dir() / "<key>.engine"`."""
+        return engine_cache_dir() / f"{self.key}.engine"
+
+    def cached_manifest(self) -> EngineManifest | None:
+        """The manifest of the cached engine if it is complete, verifies against this spec's
+        environment and was built under this key; None otherwise (build it)."""
+        path = self.cached_path
+        if not path.is_file():
+            return None
+        try:
+            manifest = verified_manifest(path, environment=self.environment)
+        except HarmonyError:
+            return None
+        return manifest if manifest.cache_key == self.key else None
+
+
+def engine_spec(
+    onnx_path: str | os.PathLike,
+    profile: Profile,
+    workspace_bytes: int | None = None,
+    *,
+    environment: TrtEnvironment | None = None,
+    trt: ModuleType | None = None,
+) -> EngineSpec:
+    """The spec of the engine of `onnx_path` for `profile` on this machine.
+
+    `environment` defaults to `current_environment(...)` (needs TensorRT and a GPU; `trt` is the
+    TensorRT module, imported when None).
+
+    Raises:
+        HarmonyError: an unreadable graph or one that does not fit the profile, TensorRT or a GPU
+            missing, or the plugin library not built for a graph with custom ops.
+    """
+    onnx_path = Path(onnx_path).resolve()
+    facts = onnx_facts(onnx_path)
+    check_graph(facts, profile, onnx_path)
+    plugins = plugin_library() if facts.plugins else None
+    if environment is None:
+        environment = current_environment(plugins, trt)
+    return EngineSpec(
+        onnx_path=onnx_path,
+        onnx_sha256=sha256_file(onnx_path),
+        facts=facts,
+        profile=profile,
+        plan=build_plan(version_tuple(environment.tensorrt_version), facts.precision),
+        environment=environment,
+        plugins=plugins,
+        workspace_bytes=workspace_bytes,
+    )

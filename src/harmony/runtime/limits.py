@@ -1,0 +1,154 @@
+"""The size guard: a run's peak memory estimated before anything is allocated, and the refusal
+of runs that cannot fit, with the estimate, the limit and what to do instead.
+
+Peak memory of a run grows linearly with the input's pixels (activations), plus, for the
+ORT-target HDNet graphs, the N x N similarity of LocalDynamics (N = H*W/64) that ONNX Runtime
+holds about `knn_factor` times over. `MEMORY_MODELS` holds those coefficients per backend and
+architecture, fitted to peak RSS measured on a CPU (`benchmarks/memory_model.py`, results in
+`benchmarks/results/memory_model.md`); on a GPU the same activations are assumed. Engines need
+no guard: their optimization profile bounds the input size.
+
+The limit is the memory available now (Linux MemAvailable on the CPU, free device memory on
+CUDA); `HARMONY_MEMORY_LIMIT_GB` overrides it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from harmony.errors import HarmonyError
+from harmony.runtime.backends import Backend
+
+MEMORY_LIMIT_ENV = "HARMONY_MEMORY_LIMIT_GB"
+GIB = 1 << 30
+
+
+@dataclass(frozen=True)
+class MemoryModel:
+    """Peak bytes = base_bytes + bytes_per_pixel x B x H x W + knn_factor x B x N^2 x 4."""
+
+    base_bytes: int
+    bytes_per_pixel: float
+    knn_factor: float = 0.0
+
+    def peak_bytes(self, height: int, width: int, batch: int = 1) -> int:
+        n = -(-height // 8) * -(-width // 8)  # HDNet's bottleneck positions (padded to x8)
+        linear = self.bytes_per_pixel * batch * height * width
+        return int(self.base_bytes + linear + self.knn_factor * batch * n * n * 4)
+
+
+MIB = 1 << 20
+# (backend, arch) -> model: benchmarks/results/memory_model.md (one fp32 run, peak RSS on a CPU,
+# sizes up to 4096x4096; rounded up, at or above every measured point).
+MEMORY_MODELS = {
+    ("torch", "aict"): MemoryModel(407 * MIB, 137),
+    ("torch", "hdnet"): MemoryModel(599 * MIB, 1871),
+    ("torch", "hdnet-lite"): MemoryModel(530 * MIB, 509),
+    ("ort", "aict"): MemoryModel(835 * MIB, 288),
+    ("ort", "hdnet"): MemoryModel(1045 * MIB, 1092, knn_factor=1.0),
+    ("ort", "hdnet-lite"): MemoryModel(714 * MIB, 52, knn_factor=1.3),
+}
+
+
+def estimated_peak_bytes(
+    backend: Backend, arch: str, height: int, width: int, batch: int = 1
+) -> int | None:
+    """Estimated peak memory of one run, None where no estimate is needed (engines)."""
+    model = MEMORY_MODELS.get((backend.name, arch))
+    return None if model is None else model.peak_bytes(height, width, batch)
+
+
+def memory_limit_bytes(device: str) -> int | None:
+    """The memory a run may take on `device`: $HARMONY_MEMORY_LIMIT_GB, else what is available
+    now (MemAvailable; free CUDA memory); None where it cannot be read."""
+    override = os.environ.get(MEMORY_LIMIT_ENV)
+    if override:
+        try:
+            return int(float(override) * GIB)
+        except ValueError:
+            raise HarmonyError(
+                f"{MEMORY_LIMIT_ENV} must be a number of GiB, got '{override}'"
+            ) from None
+    if device.startswith("cuda"):
+        import torch
+
+        return int(torch.cuda.mem_get_info()[0]) if torch.cuda.is_available() else None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def size_refusal(
+    backend: Backend, arch: str, device: str, height: int, width: int, batch: int = 1
+) -> str | None:
+    """Why a run of `arch` on `backend` at batch x height x width would not fit here, or None."""
+    estimate = estimated_peak_bytes(backend, arch, height, width, batch)
+    limit = memory_limit_bytes(device)
+    if estimate is None or limit is None or estimate <= limit:
+        return None
+    return (
+        f"{arch} on {backend.name} at {batch}x{height}x{width} needs about "
+        f"{estimate / GIB:.1f} GiB, more than the {limit / GIB:.1f} GiB available on {device}"
+        f"{_what_instead(backend, arch, device)}"
+    )
+
+
+def _what_instead(backend: Backend, arch: str, device: str) -> str:
+    hints = []
+    if MEMORY_MODELS.get((backend.name, arch), MemoryModel(0, 0)).knn_factor:
+        hints.append(
+            "run the checkpoint on the torch backend, whose KNN fusion is streamed (or a "
+            "TensorRT engine)"
+        )
+    fits = max_square_side(backend, arch, device)
+    if fits is not None:
+        hints.append(f"downscale the image (about {fits}x{fits} fits)")
+    hints.append(f"free memory, or raise the limit with {MEMORY_LIMIT_ENV}")
+    return "; " + "; or ".join(hints)
+
+
+def max_square_side(backend: Backend, arch: str, device: str) -> int | None:
+    """The largest N such that an NxN run fits in the current limit (None: no estimate)."""
+    limit = memory_limit_bytes(device)
+    model = MEMORY_MODELS.get((backend.name, arch))
+    if model is None or limit is None or model.peak_bytes(8, 8) > limit:
+        return None
+    low, high = 8, 1 << 16
+    while low < high:  # the estimate grows with the side: bisect
+        middle = (low + high + 1) // 2
+        low, high = (
+            (middle, high) if model.peak_bytes(middle, middle) <= limit else (low, middle - 1)
+        )
+    return low - low % 8 if low >= 16 else low
+
+
+def refuse_if_too_large(
+    backend: Backend,
+    arch: str,
+    device: str,
+    height: int,
+    width: int,
+    batch: int = 1,
+    override: str = "",
+) -> None:
+    """Raise HarmonyError with `size_refusal`'s reason when the run would not fit; `override`
+    names the caller's way to run anyway (e.g. a command-line flag)."""
+    reason = size_refusal(backend, arch, device, height, width, batch)
+    if reason is not None:
+        raise HarmonyError(reason + (f"; or pass {override} to try anyway" if override else ""))
+
+
+__all__ = [
+    "MEMORY_MODELS",
+    "MemoryModel",
+    "estimated_peak_bytes",
+    "memory_limit_bytes",
+    "refuse_if_too_large",
+    "size_refusal",
+]
