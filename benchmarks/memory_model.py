@@ -31,9 +31,10 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import nnls
 
-from harmony.files import atomic_output
+from harmony.files import write_bytes_atomic
 from harmony.models.init import make_random_checkpoint
 from harmony.profiling.bench import BenchConfig, environment, run_configs
+from harmony.profiling.report import write_json
 from harmony.runtime.loaders import cached_export
 
 MIB = 1 << 20
@@ -100,10 +101,8 @@ def main() -> None:
         ]
         models[f"{backend}/{arch}"] = fit(backend, arch, points)
     document = {"environment": env, "models": models, "results": rows}
-    with atomic_output(args.json, args.force) as temp:
-        temp.write_text(json.dumps(document, indent=2) + "\n")
-    with atomic_output(args.markdown, args.force) as temp:
-        temp.write_text(markdown(document))
+    write_json(args.json, document, args.force)
+    write_bytes_atomic(args.markdown, markdown(document).encode(), force=args.force)
 
 
 def measure() -> list[dict]:

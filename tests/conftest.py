@@ -5,6 +5,7 @@ a fresh CPU build of the plugins' math.
 so every (arch, target, precision) graph is traced once however many tests use it.
 """
 
+import os
 import shutil
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import torch
 
 from harmony.models import load_checkpoint
 from harmony.models.init import make_random_checkpoint
-from tests.helpers import BUILD_SCRIPT, bound_plugin_dir, run
+from tests.helpers import BUILD_SCRIPT, bound_plugin_dir, run, tensorrt_plugin_build_env
 
 
 @pytest.fixture
@@ -38,6 +39,23 @@ def cpu_ops_dir(tmp_path_factory) -> Path:
 
     with bound_plugin_dir(build_dir, cpu):
         yield build_dir
+
+
+@pytest.fixture(scope="session")
+def tensorrt_plugins_dir(tmp_path_factory) -> Path:
+    """A fresh build of the TensorRT plugin library libharmony_plugins.so (and the harness)
+    against the TensorRT headers at TENSORRT_ROOT; skips where they or nvcc are missing (no
+    package registry has the headers: bring them from the public NVIDIA/TensorRT repository)."""
+    root = os.environ.get("TENSORRT_ROOT")
+    if not root:
+        pytest.skip("TENSORRT_ROOT is not set: point it at a directory with include/NvInfer.h")
+    if not (Path(root) / "include" / "NvInferRuntime.h").is_file():
+        pytest.skip(f"TENSORRT_ROOT={root} has no include/NvInferRuntime.h")
+    if shutil.which("nvcc") is None:
+        pytest.skip("nvcc not found on PATH: libharmony_plugins.so needs the CUDA kernels")
+    build_dir = tmp_path_factory.mktemp("harmony_plugins")
+    run([str(BUILD_SCRIPT)], env=tensorrt_plugin_build_env(build_dir))
+    return build_dir
 
 
 ARCHS = ("aict", "hdnet", "hdnet-lite")

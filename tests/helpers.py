@@ -28,6 +28,16 @@ def blob_mask(height: int, width: int, batch: int = 1, soft: bool = False) -> to
     return torch.stack(masks)[:, None]
 
 
+def tensorrt_plugin_build_env(build_dir: Path) -> dict[str, str]:
+    """How the tests build libharmony_plugins.so: into `build_dir`, warnings as errors, for
+    one RTX architecture (sm_86) to keep the build short (test_plugin_cuda_ops covers sm_80/90)."""
+    return {
+        "HARMONY_PLUGIN_DIR": str(build_dir),
+        "HARMONY_CUDA_ARCHITECTURES": "86",
+        "HARMONY_WERROR": "1",
+    }
+
+
 def run(command: list[str], env: dict[str, str] | None = None, timeout: float = 600) -> str:
     """Run `command` (extra `env` on top of os.environ); return its output, fail with it."""
     result = subprocess.run(

@@ -25,7 +25,8 @@ def invoke(runner, *args):
 
 
 def test_without_tensorrt_exits_1_with_install_hint(runner, tmp_path, monkeypatch):
-    monkeypatch.setitem(sys.modules, "tensorrt", None)
+    for runtime in trt_env.RUNTIMES.values():
+        monkeypatch.setitem(sys.modules, runtime.module, None)
     graph = write_graph(tmp_path / "m.onnx")
     result = invoke(runner, graph, "-o", tmp_path / "m.engine")
     assert result.exit_code == 1, result.output
@@ -65,8 +66,8 @@ def test_bad_profile_options_exit_1_before_anything_else(
     def no_tensorrt_please():
         raise AssertionError("TensorRT must not be touched before the options are checked")
 
-    monkeypatch.setattr(engine_module, "import_tensorrt", no_tensorrt_please)
-    monkeypatch.setattr(trt_env, "import_tensorrt", no_tensorrt_please)
+    monkeypatch.setattr(engine_module, "import_runtime", no_tensorrt_please)
+    monkeypatch.setattr(trt_env, "import_runtime", no_tensorrt_please)
     result = invoke(runner, tmp_path / "missing.onnx", *args)
     # A malformed value is a usage error (click: exit 2), a bad combination a HarmonyError (1).
     assert result.exit_code == (2 if args[0] == "--res" and len(args) == 2 else 1), result.output
@@ -85,7 +86,6 @@ def test_build_then_reuse_then_refuse_to_overwrite(runner, tmp_path, monkeypatch
     monkeypatch.setenv("HARMONY_PLUGIN_DIR", str(plugin_dir))
     monkeypatch.setenv("HARMONY_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(trt_env, "gpu_identity", lambda: GpuIdentity("Fake GPU", "8.9"))
-    monkeypatch.setattr(trt_env, "_LOADED_LIBRARIES", {})
     monkeypatch.setitem(sys.modules, "tensorrt", make_fake_tensorrt("10.8.0.43"))
     graph = write_graph(tmp_path / "aict.onnx", precision="fp16", custom_op=True)
     engine = tmp_path / "aict.engine"
@@ -93,7 +93,10 @@ def test_build_then_reuse_then_refuse_to_overwrite(runner, tmp_path, monkeypatch
 
     built = invoke(runner, *args)
     assert built.exit_code == 0, built.output
-    assert built.output.startswith(f"built {engine}: TensorRT 10.8.0.43, Fake GPU (sm 8.9), fp16")
+    assert built.output.startswith(
+        f"built {engine}\n  runtime    TensorRT 10.8.0.43, for Fake GPU (sm 8.9)\n"
+        "  graph      fp16, batch 1, 512x512 (opt 512x512) .. 1024x1024\n"
+    )
     manifest = read_manifest(engine)
     assert manifest.builder_flags == ("FP16",) and not manifest.strongly_typed
     assert (tmp_path / "t.cache").is_file()

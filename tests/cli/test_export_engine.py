@@ -1,15 +1,11 @@
+import sys
+
 import pytest
 from click.testing import CliRunner
 
 from harmony.cli.main import export_alias
 from harmony.models.init import make_random_checkpoint
-
-try:
-    import tensorrt  # noqa: F401
-
-    HAS_TENSORRT = True
-except ImportError:
-    HAS_TENSORRT = False
+from harmony.runtime.trt_env import RUNTIMES
 
 
 @pytest.fixture(scope="module")
@@ -29,11 +25,21 @@ def test_engine_options_without_engine_are_refused(lite):
     assert result.exit_code == 1 and "add --engine PATH" in result.output
 
 
-@pytest.mark.skipif(HAS_TENSORRT, reason="TensorRT is installed: the engine would be built")
-def test_missing_tensorrt_fails_before_exporting(lite, tmp_path):
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--runtime", "tensorrt"], "TensorRT is not installed"),
+        (["--runtime", "tensorrt-rtx", "--cc", "90"], "need --runtime tensorrt"),
+        (["--runtime", "tensorrt", "--cc", "8.6"], "--cc applies to tensorrt-rtx only"),
+        (["--runtime", "tensorrt-rtx"], "build_plugins.sh"),  # no plugin library
+    ],
+)
+def test_engine_problems_fail_before_exporting(lite, tmp_path, monkeypatch, args, message):
+    monkeypatch.setitem(sys.modules, RUNTIMES["tensorrt"].module, None)
+    monkeypatch.setenv("HARMONY_PLUGIN_DIR", str(tmp_path))  # no library there
     out = tmp_path / "lite.onnx"
     result = CliRunner().invoke(
-        export_alias, [str(lite), "-o", str(out), "--engine", str(tmp_path / "m.engine")]
+        export_alias, [str(lite), "-o", str(out), "--engine", str(tmp_path / "m.engine"), *args]
     )
-    assert result.exit_code == 1 and "TensorRT is not installed" in result.output
+    assert result.exit_code == 1 and message in result.output, result.output
     assert not out.exists()  # nothing exported, no minutes lost

@@ -4,7 +4,6 @@ host-only checks pass (enqueue runs only where a CUDA device is present)."""
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -13,34 +12,17 @@ from pathlib import Path
 import pytest
 
 from harmony.contract import KNN_TOPK_FUSION
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-BUILD_SCRIPT = REPO_ROOT / "scripts" / "build_plugins.sh"
+from tests.helpers import BUILD_SCRIPT, tensorrt_plugin_build_env
 
 pytestmark = [pytest.mark.tensorrt, pytest.mark.nvcc]
 
 
 @pytest.fixture(scope="module")
-def plugin_build(tmp_path_factory, run_tool) -> Path:
-    root = os.environ.get("TENSORRT_ROOT")
-    if not root:
-        pytest.skip("TENSORRT_ROOT is not set: point it at a directory with include/NvInfer.h")
-    if not (Path(root) / "include" / "NvInferRuntime.h").is_file():
-        pytest.skip(f"TENSORRT_ROOT={root} has no include/NvInferRuntime.h")
-    if shutil.which("nvcc") is None:
-        pytest.skip("nvcc not found on PATH: libharmony_plugins.so needs the CUDA kernels")
-    build_dir = tmp_path_factory.mktemp("harmony_plugins")
-    # One architecture keeps the build short; test_plugin_cuda_ops covers sm_80 and sm_90.
-    env = {
-        "HARMONY_PLUGIN_DIR": str(build_dir),
-        "HARMONY_CUDA_ARCHITECTURES": "80",
-        "HARMONY_WERROR": "1",
-    }
-    run_tool([str(BUILD_SCRIPT)], env=env)
+def plugin_build(tensorrt_plugins_dir, run_tool) -> Path:
     # Idempotent: a second run reconfigures and finds nothing to rebuild.
-    output = run_tool([str(BUILD_SCRIPT)], env=env)
+    output = run_tool([str(BUILD_SCRIPT)], env=tensorrt_plugin_build_env(tensorrt_plugins_dir))
     assert "Building" not in output
-    return build_dir
+    return tensorrt_plugins_dir
 
 
 def test_library_and_harness_built(plugin_build, monkeypatch):

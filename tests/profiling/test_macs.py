@@ -80,8 +80,8 @@ def test_paper_style_counts_reproduce_the_published_figures():
 
 def test_dimension_expressions_are_evaluated_not_executed():
     symbols = {"height": 37, "width": 50, "batch": 2}
-    assert _evaluate("((height + (PythonMod(-height, 8)))//2)", symbols) == 20
-    assert _evaluate("2*(((width + (PythonMod(-width, 8)))//8))", symbols) == 14
+    assert _evaluate("((height + (Mod(8 - (Mod(height, 8)), 8)))//2)", symbols) == 20
+    assert _evaluate("2*(((width + (Mod(8 - (Mod(width, 8)), 8)))//8))", symbols) == 14
     for hostile in ("__import__('os').getcwd()", "height.__class__", "depth + 1"):
         with pytest.raises(ValueError, match="unsupported dimension expression"):
             _evaluate(hostile, symbols)

@@ -1,5 +1,11 @@
 """Test doubles: a `tensorrt` module that records the builder calls, ONNX graphs, a manifest.
 
+The fake stands in for the half of TensorRT that needs a GPU, which no test machine has:
+standard TensorRT's builder (it builds on the GPU it targets) and its version-dependent choices
+(BuilderFlag.FP16 before 10.12, TensorRT 11's missing precision flags, the workspace pool, a
+timing cache from another GPU). Everything TensorRT-RTX's CPU builder can answer is tested
+against the real one (tests/runtime/test_rtx_builder.py).
+
 Only the part of the TensorRT 10/11 Python API that harmony.runtime.engine uses, with the same
 names and signatures (checked against python/src/infer/pyCore.cpp, parsers/pyOnnx.cpp and
 infer/pyPlugin.cpp of NVIDIA/TensorRT). It runs nothing: `build_serialized_network` returns bytes
@@ -11,15 +17,17 @@ from __future__ import annotations
 import dataclasses
 import enum
 import hashlib
+import importlib.machinery
 import types
 from pathlib import Path
 
 import onnx
 from onnx import TensorProto, helper
 
-from harmony.contract import CASCADED_LUT, DEFAULT_RESOLUTIONS, ONNX_DOMAIN
+from harmony.contract import CASCADED_LUT, DEFAULT_RESOLUTIONS, ONNX_DOMAIN, PLUGIN_VERSION_ATTR
+from harmony.export.custom_nodes import plugin_attributes
 from harmony.export.metadata import PREFIX as METADATA_PREFIX
-from harmony.runtime.manifest import EngineManifest, PluginRecord
+from harmony.runtime.manifest import BuildRecord, EngineManifest, PluginRecord
 from harmony.runtime.profiles import profile_from_resolutions
 from harmony.runtime.trt_env import GpuIdentity, TrtEnvironment
 
@@ -32,6 +40,7 @@ def make_fake_tensorrt(
 ) -> types.ModuleType:
     """A fake `tensorrt` module; every call lands in `module.calls` as a tuple."""
     trt = types.ModuleType("tensorrt")
+    trt.__spec__ = importlib.machinery.ModuleSpec("tensorrt", None)
     trt.__version__ = version
     calls: list[tuple] = []
     trt.calls = calls
@@ -44,6 +53,9 @@ def make_fake_tensorrt(
     flags = {"TF32": 7} if major >= 11 else {"FP16": 0, "INT8": 1, "TF32": 7}
     trt.BuilderFlag = enum.IntEnum("BuilderFlag", flags)
     trt.MemoryPoolType = enum.IntEnum("MemoryPoolType", {"WORKSPACE": 0})
+    layer_types = ("CONVOLUTION", "SOFTMAX", "CUMULATIVE", "NORMALIZATION", "REDUCE", "PLUGIN_V3")
+    trt.LayerType = enum.IntEnum("LayerType", layer_types)
+    trt.DataType = enum.IntEnum("DataType", {"FLOAT": 0, "HALF": 1})
 
     class Logger:
         WARNING = "WARNING"
@@ -52,12 +64,15 @@ def make_fake_tensorrt(
             calls.append(("Logger", min_severity))
 
     class PluginRegistry:
+        def __init__(self):
+            self.all_creators = []
+
         def load_library(self, plugin_path):
             calls.append(("load_library", plugin_path))
             return object()
 
     class Network:
-        pass
+        num_layers = 0
 
     class OptimizationProfile:
         def set_shape(self, input, min, opt, max):
@@ -173,9 +188,11 @@ def write_graph(
     custom_op: bool = False,
     inputs: tuple[str, str] = ("image", "mask"),
     static_hw: tuple[int, int] | None = None,
+    plugin_version: str = CASCADED_LUT.version,
 ) -> Path:
     """A tiny harmonization-shaped ONNX graph: harmonized = image * mask (or a CascadedLut3D
-    node when `custom_op`), with dynamic B/H/W unless `static_hw`, and metadata `precision`."""
+    node of `plugin_version` when `custom_op`), with dynamic B/H/W unless `static_hw`, and
+    metadata `precision`."""
     height, width = static_hw if static_hw else ("H", "W")
     image = helper.make_tensor_value_info(inputs[0], TensorProto.FLOAT, ["B", 3, height, width])
     mask = helper.make_tensor_value_info(inputs[1], TensorProto.FLOAT, ["B", 1, height, width])
@@ -190,6 +207,7 @@ def write_graph(
             [inputs[0], inputs[1], "knots", "curve"],
             ["harmonized"],
             domain=ONNX_DOMAIN,
+            **{**plugin_attributes(), PLUGIN_VERSION_ATTR: plugin_version},
         )
     else:
         initializers = []
@@ -207,7 +225,13 @@ def write_graph(
 
 
 GPU = GpuIdentity(name="NVIDIA H100 80GB HBM3", compute_capability="9.0")
-ENVIRONMENT = TrtEnvironment(tensorrt_version="10.13.0.35", gpu=GPU, plugin_sha256="a" * 64)
+ENVIRONMENT = TrtEnvironment(
+    runtime="tensorrt",
+    runtime_version="10.13.0.35",
+    gpu=GPU,
+    targets=(),
+    plugin_sha256="a" * 64,
+)
 
 
 def make_manifest(**changes) -> EngineManifest:
@@ -217,8 +241,10 @@ def make_manifest(**changes) -> EngineManifest:
         built_at="2026-11-24T12:00:00+00:00",
         engine_sha256="e" * 64,
         cache_key="k" * 32,
-        tensorrt_version="10.13.0.35",
+        runtime="tensorrt",
+        runtime_version="10.13.0.35",
         gpu=GPU,
+        compute_capabilities=("9.0",),
         onnx_path="/models/my aict.onnx",
         onnx_sha256="o" * 64,
         precision="fp16",
@@ -232,6 +258,12 @@ def make_manifest(**changes) -> EngineManifest:
             versions={CASCADED_LUT.name: "1"},
         ),
         profiles=(profile_from_resolutions(DEFAULT_RESOLUTIONS),),
+        build=BuildRecord(
+            seconds=41.5,
+            engine_bytes=17,
+            network_layers=1315,
+            fp32_islands={"SOFTMAX": (10, 10), "PLUGIN_V3": (1, 1)},
+        ),
     )
     return dataclasses.replace(manifest, **changes)
 

@@ -1,9 +1,10 @@
-"""Engine building with a fake `tensorrt` module: what is asked of TensorRT, what is written."""
+"""Engine building with standard TensorRT, through a fake `tensorrt` module (the builder needs a
+GPU): its version-dependent choices and what is asked of it. What TensorRT-RTX's CPU builder can
+answer is tested against the real one in test_rtx_builder.py."""
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import sys
 
 import pytest
@@ -12,25 +13,25 @@ from harmony.contract import CASCADED_LUT
 from harmony.errors import HarmonyError
 from harmony.files import sha256_file
 from harmony.runtime import trt_env
-from harmony.runtime.engine import engine_cache_path, engine_from_onnx
+from harmony.runtime.engine import engine_from_onnx
 from harmony.runtime.engine_builder import BuildPlan, build_plan, check_graph, onnx_facts
 from harmony.runtime.engine_cache import engine_cache_dir, engine_cache_key
-from harmony.runtime.manifest import manifest_path, read_manifest
+from harmony.runtime.manifest import read_manifest
 from harmony.runtime.profiles import (
     parse_resolutions,
     profile_from_resolutions,
-    profile_from_shapes,
 )
-from harmony.runtime.trt_env import GpuIdentity, TrtEnvironment
+from harmony.runtime.trt_env import RUNTIMES, GpuIdentity, TrtEnvironment
 from tests.runtime.fakes import call_names, make_fake_tensorrt, write_graph
 
+TENSORRT = RUNTIMES["tensorrt"]
 GPU = GpuIdentity(name="Fake GPU 80GB", compute_capability="9.0")
 PROFILE = profile_from_resolutions(parse_resolutions("1024,2048"))
 
 
 @pytest.fixture
 def machine(tmp_path, monkeypatch):
-    """A fake GPU, a fake plugin library, a fresh engine cache and plugin-load memory."""
+    """A fake GPU, a fake plugin library and a fresh engine cache."""
     plugin_dir = tmp_path / "plugins"
     plugin_dir.mkdir()
     library = plugin_dir / "libharmony_plugins.so"
@@ -38,7 +39,6 @@ def machine(tmp_path, monkeypatch):
     monkeypatch.setenv("HARMONY_PLUGIN_DIR", str(plugin_dir))
     monkeypatch.setenv("HARMONY_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(trt_env, "gpu_identity", lambda: GPU)
-    monkeypatch.setattr(trt_env, "_LOADED_LIBRARIES", {})
     return library.resolve()
 
 
@@ -60,23 +60,25 @@ def install(monkeypatch, **kwargs):
     ],
 )
 def test_build_plan_strong_typing_and_fp16_flag(version, precision, expected):
-    assert build_plan(version, precision) == expected
+    assert build_plan(TENSORRT, version, precision) == expected
 
 
-def test_build_plan_rejects_old_tensorrt_and_unknown_precision():
+def test_build_plan_rejects_old_tensorrt_unknown_precision_and_targets():
     with pytest.raises(HarmonyError, match=r"TensorRT 8\.6 is too old.*>= 10"):
-        build_plan((8, 6), "fp32")
+        build_plan(TENSORRT, (8, 6), "fp32")
     with pytest.raises(HarmonyError, match="unknown precision 'bf8'"):
-        build_plan((10, 8), "bf8")
+        build_plan(TENSORRT, (10, 8), "bf8")
+    with pytest.raises(HarmonyError, match="--cc applies to tensorrt-rtx only"):
+        build_plan(TENSORRT, (10, 8), "fp32", ("8.6",))
 
 
-def test_build_on_tensorrt_11_is_strongly_typed_and_serializes_the_plugin(
+def test_build_on_tensorrt_11_is_strongly_typed_and_embeds_the_plugin_when_asked(
     tmp_path, monkeypatch, machine
 ):
     trt = install(monkeypatch, version="11.1.0.7")
     graph = write_graph(tmp_path / "aict.onnx", precision="fp16", custom_op=True)
     out = tmp_path / "out" / "aict.engine"
-    built = engine_from_onnx(graph, PROFILE, out)
+    built = engine_from_onnx(graph, PROFILE, out, embed_plugins=True)
 
     strongly_typed = 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
     assert ("create_network", strongly_typed) in trt.calls
@@ -101,8 +103,8 @@ def test_build_on_tensorrt_11_is_strongly_typed_and_serializes_the_plugin(
     assert out.read_bytes().startswith(b"engine built by fake TensorRT 11.1.0.7")
     manifest = read_manifest(out)
     assert manifest == built.manifest
-    assert manifest.tensorrt_version == "11.1.0.7"
-    assert manifest.gpu == GPU
+    assert (manifest.runtime, manifest.runtime_version) == ("tensorrt", "11.1.0.7")
+    assert manifest.gpu == GPU and manifest.compute_capabilities == ("9.0",)
     assert manifest.precision == "fp16"
     assert manifest.strongly_typed and manifest.builder_flags == ()
     assert manifest.onnx_sha256 == sha256_file(graph)
@@ -111,7 +113,12 @@ def test_build_on_tensorrt_11_is_strongly_typed_and_serializes_the_plugin(
     assert manifest.plugins.library_sha256 == sha256_file(machine)
     assert manifest.plugins.versions == {CASCADED_LUT.name: "1"}
     assert manifest.plugins.namespace == "harmony"
+    assert manifest.plugins.embedded
     assert manifest.profiles == (PROFILE,)
+
+    trt = install(monkeypatch, version="11.1.0.7")
+    engine_from_onnx(graph, PROFILE, tmp_path / "loads_the_library.engine")
+    assert "plugins_to_serialize" not in call_names(trt)
 
 
 @pytest.mark.parametrize(
@@ -134,43 +141,6 @@ def test_fp16_flag_only_for_fp16_graphs_on_tensorrt_before_10_12(
     assert built.manifest.strongly_typed is strongly_typed
 
 
-def test_graph_without_custom_ops_needs_no_plugin_library(tmp_path, monkeypatch, machine):
-    machine.unlink()  # not built
-    trt = install(monkeypatch)
-    graph = write_graph(tmp_path / "hdnet.onnx", precision=None)  # no metadata: fp32
-    built = engine_from_onnx(graph, PROFILE, tmp_path / "hdnet.engine")
-    assert "load_library" not in call_names(trt)
-    assert "plugins_to_serialize" not in call_names(trt)
-    assert built.manifest.plugins is None
-    assert built.manifest.precision == "fp32"
-
-
-def test_custom_op_graph_without_plugin_library_says_how_to_build_it(
-    tmp_path, monkeypatch, machine
-):
-    machine.unlink()
-    trt = install(monkeypatch)
-    graph = write_graph(tmp_path / "aict.onnx", custom_op=True)
-    with pytest.raises(HarmonyError, match=r"build_plugins\.sh"):
-        engine_from_onnx(graph, PROFILE, tmp_path / "aict.engine")
-    assert "Builder" not in call_names(trt)
-
-
-def test_timing_cache_is_created_loaded_and_saved(tmp_path, monkeypatch, machine):
-    trt = install(monkeypatch)
-    graph = write_graph(tmp_path / "m.onnx")
-    cache = tmp_path / "timing.cache"
-    engine_from_onnx(graph, PROFILE, tmp_path / "a.engine", timing_cache=cache, use_cache=False)
-    assert ("create_timing_cache", b"") in trt.calls
-    assert ("set_timing_cache", False) in trt.calls
-    assert cache.read_bytes() == b"+tuned"
-
-    trt = install(monkeypatch)
-    engine_from_onnx(graph, PROFILE, tmp_path / "b.engine", timing_cache=cache, use_cache=False)
-    assert ("create_timing_cache", b"+tuned") in trt.calls
-    assert cache.read_bytes() == b"+tuned+tuned"
-
-
 def test_mismatched_timing_cache_is_a_clear_error(tmp_path, monkeypatch, machine):
     install(monkeypatch, timing_cache_matches=False)
     graph = write_graph(tmp_path / "m.onnx")
@@ -191,16 +161,9 @@ def test_workspace_limit_goes_to_the_memory_pool(tmp_path, monkeypatch, machine)
     assert "--workspace 256" in built.manifest.rebuild_command(tmp_path / "m.engine")
 
 
-@pytest.mark.parametrize("failure", ["parse", "build"])
-def test_failed_parse_or_build_writes_nothing_and_surfaces_messages(
-    tmp_path, monkeypatch, machine, failure
-):
-    if failure == "parse":
-        install(monkeypatch, parse_errors=(f"In node 0 ({CASCADED_LUT.name}): plugin not found",))
-        expected = rf"could not parse .*\n  In node 0 \({CASCADED_LUT.name}\): plugin not found"
-    else:
-        install(monkeypatch, build_fails=True)
-        expected = "failed to build an engine"
+def test_failed_build_writes_nothing(tmp_path, monkeypatch, machine):
+    install(monkeypatch, build_fails=True)
+    expected = "failed to build an engine"
     graph = write_graph(tmp_path / "m.onnx", custom_op=True)
     out_dir = tmp_path / "out"
     out_dir.mkdir()
@@ -213,69 +176,13 @@ def test_failed_parse_or_build_writes_nothing_and_surfaces_messages(
     assert not cache.exists()
 
 
-def test_same_key_reuses_the_cached_engine(tmp_path, monkeypatch, machine):
-    install(monkeypatch)
-    graph = write_graph(tmp_path / "m.onnx", custom_op=True)
-    first = engine_from_onnx(graph, PROFILE, tmp_path / "a.engine")
-    assert not first.reused
-
-    trt = install(monkeypatch)
-    second = engine_from_onnx(graph, PROFILE, tmp_path / "b.engine")
-    assert second.reused and "Builder" not in call_names(trt)
-    assert (tmp_path / "b.engine").read_bytes() == (tmp_path / "a.engine").read_bytes()
-    assert json.loads(manifest_path(tmp_path / "b.engine").read_text())["cache_key"] == (
-        first.manifest.cache_key
-    )
-
-    # Anything in the key changes -> a new build (here: the profile).
-    trt = install(monkeypatch)
-    third = engine_from_onnx(
-        graph, profile_from_resolutions(parse_resolutions("512")), tmp_path / "c.engine"
-    )
-    assert not third.reused and "Builder" in call_names(trt)
-    assert third.manifest.cache_key != first.manifest.cache_key
-
-
-def test_corrupt_cached_engine_is_rebuilt(tmp_path, monkeypatch, machine):
-    install(monkeypatch)
-    graph = write_graph(tmp_path / "m.onnx")
-    first = engine_from_onnx(graph, PROFILE)
-    first.path.write_bytes(b"truncated")
-    trt = install(monkeypatch)
-    again = engine_from_onnx(graph, PROFILE)
-    assert not again.reused and "Builder" in call_names(trt)
-    assert again.path == first.path and sha256_file(again.path) == again.manifest.engine_sha256
-
-
-def test_cache_path_matches_what_the_builder_uses(tmp_path, monkeypatch, machine):
-    install(monkeypatch, version="10.9.0.34")
-    graph = write_graph(tmp_path / "m.onnx", custom_op=True)
-    built = engine_from_onnx(graph, PROFILE)
-    environment = TrtEnvironment("10.9.0.34", GPU, sha256_file(machine))
-    assert engine_cache_path(graph, PROFILE, environment=environment) == built.path
-    assert built.path.parent == tmp_path / "cache" / "engines"
-    assert built.path.name == f"{built.manifest.cache_key}.engine"
-
-
-def test_existing_output_is_refused_before_building(tmp_path, monkeypatch, machine):
-    trt = install(monkeypatch)
-    graph = write_graph(tmp_path / "m.onnx")
-    out = tmp_path / "m.engine"
-    out.write_bytes(b"keep me")
-    with pytest.raises(HarmonyError, match="--force"):
-        engine_from_onnx(graph, PROFILE, out)
-    assert out.read_bytes() == b"keep me" and trt.calls == []
-    engine_from_onnx(graph, PROFILE, out, force=True)
-    assert out.read_bytes() != b"keep me"
-
-
 def test_missing_tensorrt_is_a_harmony_error(tmp_path, monkeypatch, machine):
     monkeypatch.setitem(sys.modules, "tensorrt", None)  # import tensorrt raises ImportError
     graph = write_graph(tmp_path / "m.onnx")
     with pytest.raises(
         HarmonyError, match=r"TensorRT is not installed.*harmony-deploy\[tensorrt\]"
     ):
-        engine_from_onnx(graph, PROFILE, tmp_path / "m.engine")
+        engine_from_onnx(graph, PROFILE, tmp_path / "m.engine", runtime="tensorrt")
 
 
 BASE_KEY_ARGS = dict(
@@ -283,9 +190,13 @@ BASE_KEY_ARGS = dict(
     profile=PROFILE,
     precision="fp16",
     plan=BuildPlan(strongly_typed=True),
-    environment=TrtEnvironment("10.13.0.35", GPU, "b" * 64),
+    environment=TrtEnvironment("tensorrt", "10.13.0.35", GPU, ("9.0",), "b" * 64),
     workspace_bytes=None,
 )
+
+
+def _environment(**changes) -> TrtEnvironment:
+    return dataclasses.replace(BASE_KEY_ARGS["environment"], **changes)
 
 
 def test_cache_key_is_stable():
@@ -302,17 +213,17 @@ def test_cache_key_is_stable():
         {"profile": profile_from_resolutions(parse_resolutions("2048,1024"))},
         {"precision": "fp32"},
         {"plan": BuildPlan(strongly_typed=False, builder_flags=("FP16",))},
+        {"plan": BuildPlan(strongly_typed=True, embed_plugins=True)},
+        {"plan": BuildPlan(strongly_typed=True, compute_capabilities=("8.6",))},
         {"workspace_bytes": 1 << 30},
-        {"environment": TrtEnvironment("10.13.2.6", GPU, "b" * 64)},
-        {"environment": TrtEnvironment("10.13.0.35", GpuIdentity("Other", "9.0"), "b" * 64)},
-        {"environment": TrtEnvironment("10.13.0.35", GpuIdentity(GPU.name, "8.9"), "b" * 64)},
-        {"environment": TrtEnvironment("10.13.0.35", GPU, "d" * 64)},
-        {"environment": TrtEnvironment("10.13.0.35", GPU, None)},
-        {
-            "environment": TrtEnvironment(
-                "10.13.0.35", GPU, "b" * 64, plugin_versions=((CASCADED_LUT.name, "2"),)
-            )
-        },
+        {"environment": _environment(runtime="tensorrt-rtx")},
+        {"environment": _environment(runtime_version="10.13.2.6")},
+        {"environment": _environment(gpu=GpuIdentity("Other", "9.0"))},
+        {"environment": _environment(gpu=GpuIdentity(GPU.name, "8.9"))},
+        {"environment": _environment(gpu=None, targets=("8.6", "8.9"))},
+        {"environment": _environment(plugin_sha256="d" * 64)},
+        {"environment": _environment(plugin_sha256=None)},
+        {"environment": _environment(plugin_versions=((CASCADED_LUT.name, "2"),))},
     ],
 )
 def test_cache_key_changes_with_every_ingredient(change):
@@ -351,21 +262,3 @@ def test_check_graph_rejects_wrong_io_and_fixed_sizes_outside_the_profile(tmp_pa
     check_graph(fixed, profile_from_resolutions(parse_resolutions("1024")), "f.onnx")
     with pytest.raises(HarmonyError, match=r"fixed at \?x3x1024x1024.*max shape is 1x3x2048x2048"):
         check_graph(fixed, PROFILE, "f.onnx")
-
-
-def test_rebuild_command_reproduces_the_profile(tmp_path, monkeypatch, machine):
-    install(monkeypatch)
-    profile = profile_from_shapes(
-        "image:1x3x512x768,mask:1x1x512x768",
-        "image:2x3x1024x1024,mask:2x1x1024x1024",
-        "image:4x3x2048x2048,mask:4x1x2048x2048",
-    )
-    graph = write_graph(tmp_path / "m.onnx")
-    built = engine_from_onnx(graph, profile, tmp_path / "m.engine")
-    command = built.manifest.rebuild_command(tmp_path / "m.engine").split()
-    shapes = {command[i]: command[i + 1] for i in range(len(command) - 1)}
-    rebuilt = profile_from_shapes(
-        shapes["--min-shapes"], shapes["--opt-shapes"], shapes["--max-shapes"]
-    )
-    assert rebuilt == profile
-    assert dataclasses.replace(built.manifest).profiles == (profile,)

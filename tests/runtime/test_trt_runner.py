@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from harmony.errors import HarmonyError
+from harmony.runtime.trt_env import RUNTIMES, get_runtime
 from harmony.runtime.trt_runner import TrtRunner
 from tests.helpers import blob_mask
 from tests.runtime.fakes import make_fake_tensorrt, write_engine, write_graph
@@ -15,14 +16,16 @@ from tests.runtime.fakes import make_fake_tensorrt, write_engine, write_graph
 
 @pytest.fixture
 def no_tensorrt(monkeypatch):
-    monkeypatch.setitem(sys.modules, "tensorrt", None)  # import tensorrt raises ImportError
+    for runtime in RUNTIMES.values():  # importing them raises ImportError
+        monkeypatch.setitem(sys.modules, runtime.module, None)
 
 
 def test_unavailable_without_tensorrt_says_why_and_how_to_install(no_tensorrt):
     available = TrtRunner.availability("cuda")
     assert not available.ok
-    assert "TensorRT is not installed" in available.reason
+    assert "neither TensorRT nor TensorRT-RTX is installed" in available.reason
     assert "pip install 'harmony-deploy[tensorrt]'" in available.reason
+    assert "pip install 'harmony-deploy[tensorrt-rtx]'" in available.reason
 
 
 def test_unavailable_on_cpu():
@@ -39,7 +42,7 @@ def test_unavailable_without_a_gpu(monkeypatch):
 
 def test_activate_without_tensorrt_is_a_harmony_error(no_tensorrt, tmp_path):
     runner = TrtRunner(write_engine(tmp_path / "aict.engine"))
-    with pytest.raises(HarmonyError, match="trt backend unavailable: TensorRT is not installed"):
+    with pytest.raises(HarmonyError, match="trt backend unavailable: neither TensorRT nor"):
         runner.activate()
     assert not runner.is_active
 
@@ -66,17 +69,28 @@ def test_precision_profile_and_refusals_come_from_the_manifest(tmp_path):
 @pytest.mark.cuda
 @pytest.mark.tensorrt
 def test_engine_runs_like_the_graph(tmp_path, monkeypatch):
-    """Real TensorRT on a GPU: build a plugin-free graph and run it (skips elsewhere)."""
+    """Real TensorRT or TensorRT-RTX on a GPU: build a plugin-free graph and run it (skips
+    elsewhere)."""
     available = TrtRunner.availability("cuda")
     if not available.ok:
         pytest.skip(available.reason)
     from harmony.runtime.engine import engine_from_onnx
     from harmony.runtime.profiles import parse_resolutions, profile_from_resolutions
 
+    runtime = get_runtime()
+    targets = ()
+    if runtime.builds_without_gpu:  # TensorRT-RTX: build for this GPU, if it is one of its own
+        major, minor = torch.cuda.get_device_capability()
+        targets = (f"{major}.{minor}",)
+        if targets[0] not in runtime.compute_capabilities:
+            pytest.skip(f"{runtime.title} does not run on compute capability {targets[0]}")
     monkeypatch.setenv("HARMONY_CACHE_DIR", str(tmp_path / "cache"))
     graph = write_graph(tmp_path / "mul.onnx")  # harmonized = image * mask
     built = engine_from_onnx(
-        graph, profile_from_resolutions(parse_resolutions("64,128")), tmp_path / "mul.engine"
+        graph,
+        profile_from_resolutions(parse_resolutions("64,128")),
+        tmp_path / "mul.engine",
+        compute_capabilities=targets,
     )
     image = torch.rand(1, 3, 96, 80, generator=torch.Generator().manual_seed(0))
     mask = blob_mask(96, 80)

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from harmony.cli.common import user_errors
-from harmony.cli.options import force_option, profile_options
+from harmony.cli.options import engine_target_options, force_option, profile_options
 from harmony.runtime.profiles import profile_from_options
 
 
@@ -31,6 +31,7 @@ from harmony.runtime.profiles import profile_from_options
     "--workspace", "workspace_mib", type=int, default=None, help="Workspace limit in MiB."
 )
 @click.option("--no-cache", is_flag=True, help="Always build; bypass the engine cache.")
+@engine_target_options
 @force_option
 @user_errors
 def build_command(
@@ -45,13 +46,17 @@ def build_command(
     timing_cache: Path | None,
     workspace_mib: int | None,
     no_cache: bool,
+    runtime: str | None,
+    compute_capabilities: tuple[str, ...],
+    embed_plugins: bool,
     force: bool,
 ) -> None:
-    """Build a TensorRT engine from MODEL.onnx (needs TensorRT and an NVIDIA GPU).
+    """Build a TensorRT or TensorRT-RTX engine from MODEL.onnx (TensorRT needs the NVIDIA GPU
+    the engine will run on; TensorRT-RTX builds on a CPU for --cc targets).
 
     Engines are cached under $HARMONY_CACHE_DIR/engines (default ~/.cache/harmony/engines) by a
-    key over the graph, profile, TensorRT version, GPU and plugin library; building the same
-    thing again reuses the cached engine.
+    key over the graph, profile, runtime and version, GPU or targets and plugin library;
+    building the same thing again reuses the cached engine.
     """
     profile = profile_from_options(
         resolutions, batch, dynamic_batch, min_shapes, opt_shapes, max_shapes
@@ -66,11 +71,39 @@ def build_command(
         workspace_mib=workspace_mib,
         force=force,
         use_cache=not no_cache,
+        runtime=runtime,
+        compute_capabilities=compute_capabilities,
+        embed_plugins=embed_plugins,
     )
+    click.echo(describe_build(built))
+
+
+def describe_build(built) -> str:
+    """What `harmony build` and `harmony-export --engine` print about an engine (`BuiltEngine`):
+    runtime, GPUs, precision, profile, build time, size, layers and the FP32 islands."""
+    from harmony.runtime.trt_env import RUNTIMES
+
     manifest = built.manifest
-    how = "reused cached engine" if built.reused else "built"
-    click.echo(
-        f"{how} {built.path}: TensorRT {manifest.tensorrt_version}, {manifest.gpu.name} "
-        f"(sm {manifest.gpu.compute_capability}), {manifest.precision}, "
-        f"{profile.describe()}"
-    )
+    record = manifest.build
+    if manifest.gpu is not None:
+        gpus = f"{manifest.gpu.name} (sm {manifest.gpu.compute_capability})"
+    else:
+        gpus = f"compute capability {', '.join(manifest.compute_capabilities)}"
+    plugins = manifest.plugins
+    lines = [
+        f"{'reused cached engine' if built.reused else 'built'} {built.path}",
+        f"  runtime    {RUNTIMES[manifest.runtime].title} {manifest.runtime_version}, for {gpus}",
+        f"  graph      {manifest.precision}, {manifest.profiles[0].describe()}",
+        f"  build      {record.seconds:.1f} s, {record.engine_bytes / 2**20:.1f} MiB, "
+        f"{record.network_layers} network layers",
+    ]
+    if plugins is not None:
+        where = "embedded in the engine" if plugins.embedded else plugins.library_path
+        lines.append(f"  plugins    {', '.join(sorted(plugins.versions))}: {where}")
+    if manifest.precision != "fp32" and record.fp32_islands:
+        kept = all(fp32 == total for total, fp32 in record.fp32_islands.values())
+        islands = ", ".join(
+            f"{kind.lower()} {fp32}/{total}" for kind, (total, fp32) in record.fp32_islands.items()
+        )
+        lines.append(f"  FP32 kept  {islands}{'' if kept else '  (NOT all FP32)'}")
+    return "\n".join(lines)

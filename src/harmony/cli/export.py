@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from harmony.cli.common import format_table, user_errors
-from harmony.cli.options import force_option, resolutions_option
+from harmony.cli.options import engine_target_options, force_option, resolutions_option
 from harmony.contract import ARCHS, CASCADED_LUT, DEFAULT_OPSET, KNN_TOPK_FUSION, TARGETS
 from harmony.errors import HarmonyError
 
@@ -68,10 +68,11 @@ class _BatchType(click.ParamType):
     "--engine",
     type=click.Path(path_type=Path),
     default=None,
-    help="Also build a TensorRT engine here (--target trt; needs TensorRT and a GPU).",
+    help="Also build an engine here (--target trt; TensorRT needs a GPU, TensorRT-RTX none).",
 )
 @resolutions_option("With --engine: the engine profile's resolutions (see harmony build):")
 @click.option("--timing-cache", type=click.Path(path_type=Path), help="With --engine.")
+@engine_target_options
 @user_errors
 def export_command(
     checkpoint: Path,
@@ -87,6 +88,9 @@ def export_command(
     engine: Path | None,
     resolutions: tuple[tuple[int, int], ...],
     timing_cache: Path | None,
+    runtime: str | None,
+    compute_capabilities: tuple[str, ...],
+    embed_plugins: bool,
 ) -> None:
     """Export CHECKPOINT (AICT, HDNet, HDNet-lite) to a validated ONNX graph.
 
@@ -99,9 +103,14 @@ def export_command(
     if io_fp16 and not fp16:
         raise HarmonyError("--io-fp16 needs --fp16 (an FP32 graph has FP32 inputs and output)")
     if engine is not None:
-        profile = _engine_profile(target, engine, force, resolutions, batch)
-    elif resolutions or timing_cache:
-        raise HarmonyError("--res and --timing-cache describe the engine: add --engine PATH")
+        profile = _engine_profile(
+            target, engine, force, resolutions, batch, runtime, compute_capabilities
+        )
+    elif resolutions or timing_cache or runtime or compute_capabilities or embed_plugins:
+        raise HarmonyError(
+            "--res, --timing-cache, --runtime, --cc and --embed-plugins describe the engine: "
+            "add --engine PATH"
+        )
     report = onnx_from_checkpoint(
         checkpoint,
         output,
@@ -116,31 +125,48 @@ def export_command(
     )
     click.echo(_summary(report))
     if engine is not None:
+        from harmony.cli.build import describe_build
         from harmony.runtime.engine import engine_from_onnx
-        from harmony.runtime.manifest import manifest_path
 
         built = engine_from_onnx(
-            report.path, profile, engine, timing_cache=timing_cache, force=force
+            report.path,
+            profile,
+            engine,
+            timing_cache=timing_cache,
+            force=force,
+            runtime=runtime,
+            compute_capabilities=compute_capabilities,
+            embed_plugins=embed_plugins,
         )
-        click.echo(
-            f"wrote {built.path} ({profile.describe()}); manifest {manifest_path(built.path)}"
-        )
+        click.echo(describe_build(built))
 
 
-def _engine_profile(target: str, engine: Path, force: bool, resolutions, batch: int | None):
-    """The engine's profile; fails before the (long) export when it cannot be built here."""
+def _engine_profile(
+    target: str,
+    engine: Path,
+    force: bool,
+    resolutions,
+    batch: int | None,
+    runtime: str | None,
+    compute_capabilities: tuple[str, ...],
+):
+    """The engine's profile; fails before the (long) export when it cannot be built here (the
+    destination, the runtime and its targets are checked)."""
     from harmony.contract import DEFAULT_RESOLUTIONS
     from harmony.files import check_writable
     from harmony.runtime.manifest import manifest_path
     from harmony.runtime.profiles import profile_from_resolutions
-    from harmony.runtime.trt_env import import_tensorrt
+    from harmony.runtime.trt_env import get_runtime, import_runtime, plugin_library
 
     if target != "trt":
         raise HarmonyError("--engine needs --target trt (TensorRT runs the custom-node graph)")
     for path in (engine, manifest_path(engine)):
         check_writable(path, force)
     profile = profile_from_resolutions(resolutions or DEFAULT_RESOLUTIONS, batch or 1)
-    import_tensorrt()
+    trt_runtime = get_runtime(runtime)
+    trt_runtime.check_targets(compute_capabilities)
+    import_runtime(trt_runtime)
+    plugin_library()  # the trt target's custom nodes need it
     return profile
 
 

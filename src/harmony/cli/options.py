@@ -14,6 +14,7 @@ from harmony.contract import DEFAULT_RESOLUTIONS, KERNELS, check_precision
 from harmony.errors import HarmonyError
 from harmony.runtime.backends import backend_names
 from harmony.runtime.profiles import format_resolutions, parse_resolutions
+from harmony.runtime.trt_env import RUNTIMES
 
 
 def _harmony_errors_as_bad_parameter(parse: Callable) -> Callable:
@@ -80,6 +81,53 @@ def profile_options(command):
         click.option("--min-shapes", help="trtexec-style: image:1x3x512x512,mask:1x1x512x512"),
         click.option("--opt-shapes", help="trtexec-style, with --min-shapes and --max-shapes."),
         click.option("--max-shapes", help="trtexec-style, with --min-shapes and --opt-shapes."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def parse_compute_capabilities(value: str | None) -> tuple[str, ...]:
+    """`--cc 86,89,120` or `8.6,8.9,12.0` -> ("8.6", "8.9", "12.0"); () for None. Which ones a
+    runtime builds for is checked by the runtime (`TrtRuntime.check_targets`)."""
+    targets = []
+    for item in (value or "").split(","):
+        item = item.strip().lower().removeprefix("sm").removeprefix("_")
+        if not item:
+            continue
+        if "." not in item:
+            item = f"{item[:-1]}.{item[-1:]}"
+        major, _, minor = item.partition(".")
+        if not (major.isdigit() and minor.isdigit()):
+            raise HarmonyError(f"'{item}' is not a compute capability such as 86 or 8.6")
+        targets.append(f"{int(major)}.{int(minor)}")
+    return tuple(targets)
+
+
+def engine_target_options(command):
+    """Which TensorRT runtime builds the engine and for which GPUs: `--runtime`, `--cc`,
+    `--embed-plugins` (see `harmony.runtime.trt_env`)."""
+    options = [
+        click.option(
+            "--runtime",
+            type=click.Choice(list(RUNTIMES)),
+            default=None,
+            help="Default: the one installed (tensorrt where both are). tensorrt-rtx builds "
+            "without a GPU for RTX GPUs (compute capability 7.5-12.x, not data-center 9.x).",
+        ),
+        click.option(
+            "--cc",
+            "compute_capabilities",
+            callback=_harmony_errors_as_bad_parameter(parse_compute_capabilities),
+            help="tensorrt-rtx: target compute capabilities, e.g. 86,89,120. Default: "
+            + ",".join(RUNTIMES["tensorrt-rtx"].default_targets)
+            + " (TensorRT-RTX's own default).",
+        ),
+        click.option(
+            "--embed-plugins",
+            is_flag=True,
+            help="Serialize the plugin library into the engine: it runs without the library.",
+        ),
     ]
     for option in reversed(options):
         command = option(command)

@@ -45,12 +45,18 @@ class HarmonizationPipeline(nn.Module):
 
     def _hdnet(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         height, width = image.shape[-2:]
-        pad = (0, (-width) % HDNET_MULTIPLE, 0, (-height) % HDNET_MULTIPLE)
+        # (m - x % m) % m, not (-x) % m: no negative operand reaches the graph's Mod, whose
+        # sizes TensorRT's shape analysis must prove non-negative for dynamic H and W.
+        pad = (0, _pad_to_multiple(width), 0, _pad_to_multiple(height))
         composite = F.pad(image, pad, mode="replicate") * 2.0 - 1.0
         padded_mask = F.pad(mask, pad, mode="replicate")
         generated = self.model(composite, padded_mask)
         blended = generated * padded_mask + composite * (1.0 - padded_mask)
         return ((blended[..., :height, :width] + 1.0) * 0.5).to(image.dtype)
+
+
+def _pad_to_multiple(size) -> int:
+    return (HDNET_MULTIPLE - size % HDNET_MULTIPLE) % HDNET_MULTIPLE
 
 
 def _resize_bilinear(x: torch.Tensor, size: int) -> torch.Tensor:

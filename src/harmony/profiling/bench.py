@@ -143,12 +143,19 @@ def measure_config(config: BenchConfig) -> dict:
 
 def environment(command: str) -> dict:
     """Machine, library versions and the command line of a run."""
+    from harmony.runtime.trt_env import RUNTIMES, import_runtime
+
     versions = {"harmony": __version__, "torch": torch.__version__}
-    for module in ("onnxruntime", "onnx", "tensorrt"):
+    for module in ("onnxruntime", "onnx"):
         try:
             versions[module] = __import__(module).__version__
         except ImportError:
             versions[module] = "not installed"
+    for runtime in RUNTIMES.values():
+        installed = runtime.is_installed()
+        versions[runtime.name] = (
+            import_runtime(runtime).__version__ if installed else ("not installed")
+        )
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     return {
         "command": command,

@@ -161,11 +161,11 @@ _BINARY = {
     ast.FloorDiv: operator.floordiv,
     ast.Mod: operator.mod,
 }
-_FUNCTIONS = {"PythonMod": operator.mod, "Max": max, "Min": min, "FloorDiv": operator.floordiv}
+_FUNCTIONS = {"Mod": operator.mod, "Max": max, "Min": min, "FloorDiv": operator.floordiv}
 
 
 def _evaluate(expression: str, symbols: dict[str, int]) -> int:
-    """Value of an exporter dimension expression, e.g. '((height + (PythonMod(-height, 8)))//2)'."""
+    """Value of an exporter dimension expression, e.g. 'height + (Mod(8 - (Mod(height, 8)), 8))'."""
 
     def value(node: ast.AST) -> int:
         if isinstance(node, ast.Constant) and isinstance(node.value, int):

@@ -13,6 +13,7 @@ import datetime
 import hashlib
 import os
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,9 +22,9 @@ from harmony.errors import HarmonyError
 from harmony.files import atomic_output, check_writable, write_bytes_atomic
 from harmony.runtime.engine_builder import serialized_engine_impl
 from harmony.runtime.engine_cache import EngineSpec, engine_spec
-from harmony.runtime.manifest import EngineManifest, PluginRecord, manifest_path
+from harmony.runtime.manifest import BuildRecord, EngineManifest, PluginRecord, manifest_path
 from harmony.runtime.profiles import Profile
-from harmony.runtime.trt_env import PLUGIN_VERSIONS, TrtEnvironment, import_tensorrt
+from harmony.runtime.trt_env import PLUGIN_VERSIONS, TrtEnvironment, import_runtime
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,9 @@ def engine_from_onnx(
     workspace_mib: int | None = None,
     force: bool = False,
     use_cache: bool = True,
+    runtime: str | None = None,
+    compute_capabilities: tuple[str, ...] = (),
+    embed_plugins: bool = False,
 ) -> BuiltEngine:
     """Build (or reuse from the cache) the engine of `onnx_path` for `profile`.
 
@@ -67,10 +71,15 @@ def engine_from_onnx(
         workspace_mib: workspace memory-pool limit in MiB; None leaves TensorRT's default.
         use_cache: look up and store the engine in the engine cache (default); False always
             builds, straight into `output` (then required).
+        runtime: "tensorrt" or "tensorrt-rtx" (`harmony.runtime.trt_env.RUNTIMES`); None: the
+            installed one, TensorRT where both are.
+        compute_capabilities: TensorRT-RTX targets such as ("8.6", "8.9"); empty: its default.
+        embed_plugins: serialize the plugin library into the engine, so that it runs without
+            the library installed (graphs with custom ops).
 
     Raises:
-        HarmonyError: bad inputs, TensorRT or a GPU missing, a graph TensorRT cannot parse or
-        build (with the parser's messages); nothing is written then.
+        HarmonyError: bad inputs, the runtime (or for TensorRT a GPU) missing, a graph it cannot
+        parse or build (with the parser's messages); nothing is written then.
     """
     onnx_path = Path(onnx_path)
     if not isinstance(profile, Profile):
@@ -86,8 +95,15 @@ def engine_from_onnx(
         check_writable(timing_cache, force=True)
     workspace_bytes = None if workspace_mib is None else int(workspace_mib) << 20
 
-    spec = engine_spec(onnx_path, profile, workspace_bytes)  # the graph is read first
-    trt = import_tensorrt()
+    spec = engine_spec(  # the graph is read first
+        onnx_path,
+        profile,
+        workspace_bytes,
+        runtime=runtime,
+        compute_capabilities=tuple(compute_capabilities),
+        embed_plugins=embed_plugins,
+    )
+    trt = import_runtime(spec.runtime)
     timing_cache = None if timing_cache is None else Path(timing_cache)
     if not use_cache:
         destination = Path(output)  # type: ignore[arg-type]
@@ -118,7 +134,8 @@ def _build(
     cache_in = None
     if timing_cache is not None and timing_cache.is_file():
         cache_in = timing_cache.read_bytes()  # loaded if present, created otherwise
-    engine_bytes, cache_out = serialized_engine_impl(
+    start = time.perf_counter()
+    built = serialized_engine_impl(
         trt,
         spec.onnx_path,
         spec.profile,
@@ -128,15 +145,20 @@ def _build(
         use_timing_cache=timing_cache is not None,
         workspace_bytes=spec.workspace_bytes,
     )
-    if timing_cache is not None and cache_out is not None:
-        write_bytes_atomic(timing_cache, cache_out, force=True)
+    seconds = time.perf_counter() - start
+    engine_bytes = built.engine
+    if timing_cache is not None and built.timing_cache is not None:
+        write_bytes_atomic(timing_cache, built.timing_cache, force=True)
+    environment = spec.environment
     manifest = EngineManifest(
         harmony_version=__version__,
         built_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         engine_sha256=hashlib.sha256(engine_bytes).hexdigest(),
         cache_key=spec.key,
-        tensorrt_version=spec.environment.tensorrt_version,
-        gpu=spec.environment.gpu,
+        runtime=environment.runtime,
+        runtime_version=environment.runtime_version,
+        gpu=environment.gpu,
+        compute_capabilities=environment.targets,
         onnx_path=str(spec.onnx_path),
         onnx_sha256=spec.onnx_sha256,
         precision=spec.facts.precision,
@@ -148,10 +170,17 @@ def _build(
         else PluginRecord(
             library_sha256=spec.plugins.sha256,
             library_path=str(spec.plugins.path),
-            namespace=spec.environment.plugin_namespace,
+            namespace=environment.plugin_namespace,
             versions={name: PLUGIN_VERSIONS[name] for name in spec.facts.plugins},
+            embedded=spec.plan.embed_plugins,
         ),
         profiles=(spec.profile,),
+        build=BuildRecord(
+            seconds=round(seconds, 2),
+            engine_bytes=len(engine_bytes),
+            network_layers=built.network.layers,
+            fp32_islands=built.network.fp32_islands,
+        ),
     )
     write_bytes_atomic(destination, engine_bytes, force=replace)
     manifest.write(destination, force=replace)

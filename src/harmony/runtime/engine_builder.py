@@ -5,9 +5,14 @@ the calls that parse and build it. Writes nothing (the cache and the manifest do
   harmony plugins it uses, and `check_graph` its inputs against the profile;
 * `build_plan`: the network is created STRONGLY_TYPED, so precision comes from the graph, except
   an fp16 graph on TensorRT 10.0-10.11, which is built weakly typed with BuilderFlag.FP16;
-* `serialized_engine_impl` loads the plugin library into the registry and lists it in
-  `plugins_to_serialize` (graphs with custom ops only), sets the one optimization profile on both
-  inputs, uses and updates a timing cache if given, and returns the serialized engine.
+  TensorRT-RTX builds for the plan's compute capabilities (its defaults when none are given);
+* `serialized_engine_impl` loads the plugin library into the registry (graphs with custom ops
+  only) and, to embed it, lists it in `plugins_to_serialize`, sets the one optimization profile
+  on both inputs, uses and updates a timing cache if given, and returns the serialized engine
+  with what the parsed network says about it (`NetworkSummary`).
+
+The same calls serve TensorRT and TensorRT-RTX (their Python APIs agree on all of them but
+the compute-capability targets, which only TensorRT-RTX has).
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from types import ModuleType
 from harmony.contract import GRAPH_INPUTS, GRAPH_OUTPUT, ONNX_DOMAIN, OPS, PRECISIONS
 from harmony.errors import HarmonyError
 from harmony.runtime.profiles import Profile
-from harmony.runtime.trt_env import load_plugin_library
+from harmony.runtime.trt_env import TrtRuntime, load_plugin_library
 
 # TensorRT 10.12 deprecated weak typing; from there on (and in 11, where it is the only mode)
 # every network is strongly typed.
@@ -41,8 +46,11 @@ def onnx_facts(onnx_path: str | os.PathLike) -> OnnxFacts:
     """Precision metadata, custom ops and IO of the graph at `onnx_path`.
 
     Raises:
-        HarmonyError: unreadable graph, unsupported precision value, or an unknown harmony op.
+        HarmonyError: unreadable graph, unsupported precision value, an unknown harmony op, or
+            a custom node whose plugin version, namespace or attributes the library does not
+            provide.
     """
+    from harmony.export.custom_nodes import op_attributes
     from harmony.export.metadata import graph_precision, load_graph, read_metadata
 
     model = load_graph(onnx_path)
@@ -56,6 +64,17 @@ def onnx_facts(onnx_path: str | os.PathLike) -> OnnxFacts:
             f"library does not provide (it has {', '.join(sorted(known))}); re-export the graph "
             "with this version of harmony"
         )
+    contracts = {op.name: op for op in OPS}
+    for node in model.graph.node:
+        if node.domain == ONNX_DOMAIN:
+            try:
+                op_attributes(node, contracts[node.op_type])
+            except ValueError as exc:
+                raise HarmonyError(
+                    f"{onnx_path}: {exc}; the plugin library provides {node.op_type} version "
+                    f"{contracts[node.op_type].version}: re-export the graph with this version "
+                    "of harmony"
+                ) from None
     initializers = {init.name for init in model.graph.initializer}
     inputs = {
         value.name: tuple(
@@ -95,29 +114,87 @@ def check_graph(facts: OnnxFacts, profile: Profile, onnx_path: str | os.PathLike
 
 @dataclass(frozen=True)
 class BuildPlan:
-    """How the network is created and configured: STRONGLY_TYPED and BuilderFlag names."""
+    """How the network is created and configured: STRONGLY_TYPED, BuilderFlag names, the
+    compute capabilities to build for (TensorRT-RTX; empty: its defaults) and whether the
+    plugin library is serialized into the engine."""
 
     strongly_typed: bool
     builder_flags: tuple[str, ...] = ()
+    compute_capabilities: tuple[str, ...] = ()
+    embed_plugins: bool = False
 
 
-def build_plan(tensorrt_version: tuple[int, ...], precision: str) -> BuildPlan:
-    """Strongly typed on every TensorRT >= 10, so the graph's types decide precision, except
-    an fp16 graph on TensorRT 10.0-10.11: weakly typed with BuilderFlag.FP16.
+def build_plan(
+    runtime: TrtRuntime,
+    version: tuple[int, ...],
+    precision: str,
+    compute_capabilities: tuple[str, ...] = (),
+    embed_plugins: bool = False,
+) -> BuildPlan:
+    """Strongly typed on TensorRT-RTX and every TensorRT >= 10, so the graph's types decide
+    precision, except an fp16 graph on TensorRT 10.0-10.11: weakly typed with BuilderFlag.FP16.
+    `compute_capabilities` are checked against the runtime (`TrtRuntime.check_targets`).
 
     Raises:
-        HarmonyError: TensorRT older than 10, or an unknown precision.
+        HarmonyError: TensorRT older than 10, an unknown precision, or targets the runtime
+            cannot build for.
     """
     if precision not in PRECISIONS:
         raise HarmonyError(f"unknown precision '{precision}'; expected one of {PRECISIONS}")
-    if tensorrt_version[:1] < (10,):
+    if compute_capabilities:
+        compute_capabilities = runtime.check_targets(compute_capabilities)
+    if runtime.builds_without_gpu:
+        return BuildPlan(True, (), compute_capabilities, embed_plugins)
+    if version[:1] < (10,):
         raise HarmonyError(
-            f"TensorRT {'.'.join(map(str, tensorrt_version))} is too old: harmony-deploy needs "
+            f"TensorRT {'.'.join(map(str, version))} is too old: harmony-deploy needs "
             "TensorRT >= 10; pip install --upgrade 'harmony-deploy[tensorrt]'"
         )
-    if precision == "fp16" and tensorrt_version[:2] < STRONG_TYPING_ONLY_FROM:
-        return BuildPlan(strongly_typed=False, builder_flags=("FP16",))
-    return BuildPlan(strongly_typed=True)
+    if precision == "fp16" and version[:2] < STRONG_TYPING_ONLY_FROM:
+        return BuildPlan(False, ("FP16",), embed_plugins=embed_plugins)
+    return BuildPlan(True, embed_plugins=embed_plugins)
+
+
+# Layer types holding the math that FP16 graphs keep in FP32 (the exporter's FP32 islands):
+# interval softmax and attention softmax, the cumulative sum, LayerNorm/InstanceNorm, the
+# reductions of the normalization statistics, and the plugins.
+FP32_ISLAND_LAYERS = ("SOFTMAX", "CUMULATIVE", "NORMALIZATION", "REDUCE", "PLUGIN_V3")
+
+
+@dataclass(frozen=True)
+class NetworkSummary:
+    """What the parsed network says about the engine, without a GPU: its layer count (before
+    the builder fuses layers) and, per FP32-island layer type, (layers, of them FP32). In a
+    strongly typed network the builder keeps these types."""
+
+    layers: int
+    fp32_islands: dict[str, tuple[int, int]]
+
+
+def network_summary(trt: ModuleType, network) -> NetworkSummary:
+    """Layer count and FP32-island types of a parsed network."""
+    counts = {kind: [0, 0] for kind in FP32_ISLAND_LAYERS}
+    island_types = {getattr(trt.LayerType, kind): kind for kind in FP32_ISLAND_LAYERS}
+    for index in range(network.num_layers):
+        layer = network.get_layer(index)
+        kind = island_types.get(layer.type)
+        if kind is not None:
+            counts[kind][0] += 1
+            counts[kind][1] += int(layer.get_output(0).dtype == trt.DataType.FLOAT)
+    return NetworkSummary(
+        layers=network.num_layers,
+        fp32_islands={kind: (total, fp32) for kind, (total, fp32) in counts.items() if total},
+    )
+
+
+@dataclass(frozen=True)
+class SerializedEngine:
+    """A build's result: the engine, the updated timing cache (None unless one was used) and
+    the network summary."""
+
+    engine: bytes
+    timing_cache: bytes | None
+    network: NetworkSummary
 
 
 def serialized_engine_impl(
@@ -130,11 +207,11 @@ def serialized_engine_impl(
     timing_cache: bytes | None,
     use_timing_cache: bool,
     workspace_bytes: int | None,
-) -> tuple[bytes, bytes | None]:
-    """The TensorRT calls: parse `onnx_path`, configure, build. Returns the serialized engine
-    and, with `use_timing_cache`, the updated timing cache (else None). Writes nothing.
+) -> SerializedEngine:
+    """The TensorRT calls: parse `onnx_path`, configure, build. Writes nothing.
 
-    Checked against the TensorRT 10.x / 11.x Python API (pyCore.cpp, pyOnnx.cpp, pyPlugin.cpp).
+    Checked against the TensorRT 10.x / 11.x Python API (pyCore.cpp, pyOnnx.cpp, pyPlugin.cpp)
+    and run against TensorRT-RTX 1.7 in the tests.
     """
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
@@ -152,7 +229,7 @@ def serialized_engine_impl(
     if not parsed or errors:
         details = "\n".join(f"  {error}" for error in errors) or "  (no parser errors recorded)"
         raise HarmonyError(
-            f"TensorRT {trt.__version__} could not parse {onnx_path}:\n{details}\n"
+            f"{trt.__name__} {trt.__version__} could not parse {onnx_path}:\n{details}\n"
             "Check that the graph came from harmony export and that the plugin library was "
             "built for this TensorRT version"
         )
@@ -164,7 +241,13 @@ def serialized_engine_impl(
         config.set_flag(getattr(trt.BuilderFlag, flag))
     if workspace_bytes is not None:
         config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_bytes)
-    if plugin_path is not None:
+    if plan.compute_capabilities:
+        config.num_compute_capabilities = len(plan.compute_capabilities)
+        for index, cc in enumerate(plan.compute_capabilities):
+            target = getattr(trt.ComputeCapability, "SM" + cc.replace(".", ""))
+            if not config.set_compute_capability(target, index):
+                raise HarmonyError(f"{trt.__name__} refused compute capability {cc}")
+    if plan.embed_plugins and plugin_path is not None:
         config.plugins_to_serialize = [str(plugin_path)]
     trt_profile = builder.create_optimization_profile()
     for name in GRAPH_INPUTS:
@@ -182,11 +265,10 @@ def serialized_engine_impl(
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
         raise HarmonyError(
-            f"TensorRT {trt.__version__} failed to build an engine from {onnx_path} for "
+            f"{trt.__name__} {trt.__version__} failed to build an engine from {onnx_path} for "
             f"{profile.describe()} (see the TensorRT log above)"
         )
-    engine_bytes = bytes(memoryview(serialized))
     cache_out = (
         bytes(memoryview(config.get_timing_cache().serialize())) if use_timing_cache else None
     )
-    return engine_bytes, cache_out
+    return SerializedEngine(bytes(memoryview(serialized)), cache_out, network_summary(trt, network))

@@ -1,7 +1,8 @@
 """The engine cache: engines stored under a key over everything that determines them.
 
 `engine_spec` gathers those ingredients once (the graph's hash and facts, the profile, the build
-plan, the workspace limit, TensorRT version, GPU and plugin library), and the cache key is
+plan, the workspace limit, the runtime and its version, the GPU or target compute capabilities,
+and the plugin library), and the cache key is
 derived from that one `EngineSpec`, whether the caller builds the engine or only asks where it
 would be. A cached engine is taken only if its manifest verifies (`verified_manifest`) and was
 written under the same key.
@@ -26,7 +27,10 @@ from harmony.runtime.profiles import Profile
 from harmony.runtime.trt_env import (
     PluginLibrary,
     TrtEnvironment,
-    current_environment,
+    TrtRuntime,
+    build_environment,
+    get_runtime,
+    import_runtime,
     plugin_library,
     version_tuple,
 )
@@ -46,10 +50,10 @@ def engine_cache_key(
     workspace_bytes: int | None = None,
 ) -> str:
     """32 hex digits of SHA-256 over everything that determines the engine: the graph's hash,
-    the profile, precision and build plan, workspace limit, the whole environment (TensorRT
-    version, GPU name and compute capability, plugin library hash, plugin versions and
-    namespace), the harmony version and the manifest schema. The timing cache is not part of it
-    (it only speeds builds up)."""
+    the profile, precision and build plan, workspace limit, the whole environment (runtime and
+    version, GPU or targets, plugin library hash, plugin versions and namespace), the harmony
+    version and the manifest schema. The timing cache is not part of it (it only speeds builds
+    up)."""
     ingredients = {
         "schema": SCHEMA,
         "harmony_version": __version__,
@@ -72,6 +76,7 @@ class EngineSpec:
     onnx_sha256: str
     facts: OnnxFacts
     profile: Profile
+    runtime: TrtRuntime
     plan: BuildPlan
     environment: TrtEnvironment
     plugins: PluginLibrary | None
@@ -111,30 +116,46 @@ def engine_spec(
     profile: Profile,
     workspace_bytes: int | None = None,
     *,
+    runtime: str | None = None,
+    compute_capabilities: tuple[str, ...] = (),
+    embed_plugins: bool = False,
     environment: TrtEnvironment | None = None,
     trt: ModuleType | None = None,
 ) -> EngineSpec:
-    """The spec of the engine of `onnx_path` for `profile` on this machine.
+    """The spec of the engine of `onnx_path` for `profile`, built here by `runtime` (default:
+    the installed one, `get_runtime`) for `compute_capabilities` (TensorRT-RTX; default its
+    own), with the plugin library embedded or not.
 
-    `environment` defaults to `current_environment(...)` (needs TensorRT and a GPU; `trt` is the
-    TensorRT module, imported when None).
+    `environment` defaults to `build_environment(...)` (TensorRT needs a GPU, TensorRT-RTX
+    none; `trt` is the runtime's module, imported when None).
 
     Raises:
-        HarmonyError: an unreadable graph or one that does not fit the profile, TensorRT or a GPU
-            missing, or the plugin library not built for a graph with custom ops.
+        HarmonyError: an unreadable graph or one that does not fit the profile, the runtime (or
+            for TensorRT a GPU) missing, targets it cannot build for, or the plugin library not
+            built for a graph with custom ops.
     """
     onnx_path = Path(onnx_path).resolve()
+    trt_runtime = get_runtime(runtime)
+    if environment is None and trt is None:
+        trt = import_runtime(trt_runtime)  # a missing runtime is named before anything else
     facts = onnx_facts(onnx_path)
     check_graph(facts, profile, onnx_path)
     plugins = plugin_library() if facts.plugins else None
     if environment is None:
-        environment = current_environment(plugins, trt)
+        environment = build_environment(trt_runtime, plugins, compute_capabilities, trt)
     return EngineSpec(
         onnx_path=onnx_path,
         onnx_sha256=sha256_file(onnx_path),
         facts=facts,
         profile=profile,
-        plan=build_plan(version_tuple(environment.tensorrt_version), facts.precision),
+        runtime=trt_runtime,
+        plan=build_plan(
+            trt_runtime,
+            version_tuple(environment.runtime_version),
+            facts.precision,
+            compute_capabilities,
+            embed_plugins and plugins is not None,
+        ),
         environment=environment,
         plugins=plugins,
         workspace_bytes=workspace_bytes,

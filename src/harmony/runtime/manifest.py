@@ -1,28 +1,33 @@
 """The JSON manifest written next to every engine (`MODEL.engine.json`).
 
-A TensorRT engine only runs with the TensorRT version, the GPU (compute capability) and the
-plugin library it was built with. The manifest records those, plus what the engine was built
-from, so that loading can refuse a mismatched engine up front with a message that says what
-differs and the exact `harmony build` command that rebuilds it. It is written by
-`EngineManifest.write` and verified by `verified_manifest` only: the engine cache and the runner
-both go through that one check.
+A TensorRT engine only runs with the runtime (TensorRT or TensorRT-RTX) and version, on the GPUs
+(compute capabilities) and with the plugin library it was built for. The manifest records those,
+plus what the engine was built from, so that loading can refuse a mismatched engine up front
+with a message that says what differs and the exact `harmony build` command that rebuilds it.
+It is written by `EngineManifest.write` and verified by `verified_manifest` only: the engine
+cache and the runner both go through that one check.
 
-Schema (`"schema": "harmony-engine-manifest/1"`):
+Schema (`"schema": "harmony-engine-manifest/2"`):
 
     harmony_version    version of harmony-deploy that built it
     built_at           UTC build time, ISO 8601
     engine_sha256      SHA-256 of the engine file (detects a replaced or truncated engine)
     cache_key          the engine-cache key of the build (harmony.runtime.engine)
-    tensorrt_version   trt.__version__ at build time, e.g. "10.8.0.43"
-    gpu                {"name": ..., "compute_capability": "9.0"}
+    runtime            {"name": "tensorrt" or "tensorrt-rtx", "version": e.g. "10.8.0.43"}
+    gpu                {"name": ..., "compute_capability": "9.0"} of a TensorRT build; null
+                       for TensorRT-RTX (built for targets, on any machine)
+    compute_capabilities  the GPUs it runs on: ["9.0"] for TensorRT, the targets for RTX
     onnx               {"path": absolute path at build time, "sha256": ...}
     precision          the graph's precision (ONNX metadata "precision"): fp32, fp16 or int8
     strongly_typed     whether the network was created STRONGLY_TYPED
     builder_flags      BuilderFlag names set (only FP16, on TensorRT < 10.12, for fp16 graphs)
     workspace_bytes    workspace memory-pool limit, or null for TensorRT's default
     plugins            null for a graph without custom ops, else {"library_sha256",
-                       "library_path", "namespace", "versions": {plugin name: version}}
+                       "library_path", "namespace", "versions": {plugin name: version},
+                       "embedded": whether the library is serialized into the engine}
     profiles           [Profile.to_dict()], one entry per optimization profile
+    build              {"seconds", "engine_bytes", "network_layers" (before fusion),
+                       "fp32_islands": {layer type: [layers, of them FP32]}}
 """
 
 from __future__ import annotations
@@ -40,11 +45,12 @@ from harmony.runtime.profiles import Profile
 from harmony.runtime.trt_env import (
     GpuIdentity,
     TrtEnvironment,
-    current_environment,
+    get_runtime,
+    host_environment,
     plugin_library,
 )
 
-SCHEMA = "harmony-engine-manifest/1"
+SCHEMA = "harmony-engine-manifest/2"
 MANIFEST_SUFFIX = ".json"
 
 
@@ -62,6 +68,17 @@ class PluginRecord:
     library_path: str
     namespace: str
     versions: dict[str, str]
+    embedded: bool = False
+
+
+@dataclass(frozen=True)
+class BuildRecord:
+    """What a build took and made (see `harmony.runtime.engine_builder.NetworkSummary`)."""
+
+    seconds: float
+    engine_bytes: int
+    network_layers: int
+    fp32_islands: dict[str, tuple[int, int]]
 
 
 @dataclass(frozen=True)
@@ -72,8 +89,10 @@ class EngineManifest:
     built_at: str
     engine_sha256: str
     cache_key: str
-    tensorrt_version: str
-    gpu: GpuIdentity
+    runtime: str
+    runtime_version: str
+    gpu: GpuIdentity | None
+    compute_capabilities: tuple[str, ...]
     onnx_path: str
     onnx_sha256: str
     precision: str
@@ -82,6 +101,7 @@ class EngineManifest:
     workspace_bytes: int | None
     plugins: PluginRecord | None
     profiles: tuple[Profile, ...]
+    build: BuildRecord
     schema: str = field(default=SCHEMA)
 
     def to_dict(self) -> dict:
@@ -92,8 +112,9 @@ class EngineManifest:
             "built_at": self.built_at,
             "engine_sha256": self.engine_sha256,
             "cache_key": self.cache_key,
-            "tensorrt_version": self.tensorrt_version,
-            "gpu": asdict(self.gpu),
+            "runtime": {"name": self.runtime, "version": self.runtime_version},
+            "gpu": None if self.gpu is None else asdict(self.gpu),
+            "compute_capabilities": list(self.compute_capabilities),
             "onnx": {"path": self.onnx_path, "sha256": self.onnx_sha256},
             "precision": self.precision,
             "strongly_typed": self.strongly_typed,
@@ -101,6 +122,12 @@ class EngineManifest:
             "workspace_bytes": self.workspace_bytes,
             "plugins": None if self.plugins is None else asdict(self.plugins),
             "profiles": [profile.to_dict() for profile in self.profiles],
+            "build": {
+                "seconds": self.build.seconds,
+                "engine_bytes": self.build.engine_bytes,
+                "network_layers": self.build.network_layers,
+                "fp32_islands": {k: list(v) for k, v in self.build.fp32_islands.items()},
+            },
         }
 
     @classmethod
@@ -111,16 +138,21 @@ class EngineManifest:
             raise ValueError(f"unsupported schema {data['schema']!r} (expected {SCHEMA!r})")
         plugins = data["plugins"]
         workspace = data["workspace_bytes"]
+        gpu = data["gpu"]
+        build = data["build"]
         manifest = cls(
             harmony_version=_str(data["harmony_version"]),
             built_at=_str(data["built_at"]),
             engine_sha256=_str(data["engine_sha256"]),
             cache_key=_str(data["cache_key"]),
-            tensorrt_version=_str(data["tensorrt_version"]),
-            gpu=GpuIdentity(
-                name=_str(data["gpu"]["name"]),
-                compute_capability=_str(data["gpu"]["compute_capability"]),
+            runtime=_str(data["runtime"]["name"]),
+            runtime_version=_str(data["runtime"]["version"]),
+            gpu=None
+            if gpu is None
+            else GpuIdentity(
+                name=_str(gpu["name"]), compute_capability=_str(gpu["compute_capability"])
             ),
+            compute_capabilities=tuple(_str(cc) for cc in data["compute_capabilities"]),
             onnx_path=_str(data["onnx"]["path"]),
             onnx_sha256=_str(data["onnx"]["sha256"]),
             precision=_str(data["precision"]),
@@ -134,8 +166,17 @@ class EngineManifest:
                 library_path=_str(plugins["library_path"]),
                 namespace=_str(plugins["namespace"]),
                 versions={_str(k): _str(v) for k, v in plugins["versions"].items()},
+                embedded=bool(plugins["embedded"]),
             ),
             profiles=tuple(Profile.from_dict(p) for p in data["profiles"]),
+            build=BuildRecord(
+                seconds=float(build["seconds"]),
+                engine_bytes=int(build["engine_bytes"]),
+                network_layers=int(build["network_layers"]),
+                fp32_islands={
+                    _str(k): (int(v[0]), int(v[1])) for k, v in build["fp32_islands"].items()
+                },
+            ),
         )
         if not manifest.profiles:
             raise ValueError("no optimization profile recorded")
@@ -146,9 +187,22 @@ class EngineManifest:
         text = json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n"
         return write_bytes_atomic(manifest_path(engine_path), text.encode(), force=force)
 
-    def rebuild_command(self, engine_path: str | os.PathLike) -> str:
-        """The `harmony build` command that rebuilds this engine at `engine_path` here."""
+    def rebuild_command(
+        self, engine_path: str | os.PathLike, here: TrtEnvironment | None = None
+    ) -> str:
+        """The `harmony build` command that rebuilds this engine at `engine_path`: for the
+        runtime and GPU of `here` (a running process's environment), else as it was built."""
+        runtime = self.runtime if here is None else here.runtime
         args = ["harmony", "build", self.onnx_path, "-o", str(engine_path)]
+        args += ["--runtime", runtime]
+        if get_runtime(runtime).builds_without_gpu:  # TensorRT-RTX: built for targets
+            targets = self.compute_capabilities if self.gpu is None else ()
+            if here is not None and here.gpu is not None:
+                targets = (here.gpu.compute_capability,)
+            if targets:
+                args += ["--cc", ",".join(targets)]
+        if self.plugins is not None and self.plugins.embedded:
+            args.append("--embed-plugins")
         args += self.profiles[0].cli_args()
         if self.workspace_bytes is not None:
             args += ["--workspace", str(self.workspace_bytes // (1 << 20))]
@@ -184,21 +238,39 @@ def read_manifest(engine_path: str | os.PathLike) -> EngineManifest:
 def manifest_mismatches(
     manifest: EngineManifest, environment: TrtEnvironment
 ) -> list[tuple[str, str, str]]:
-    """What differs between the build (`manifest`) and `environment`: (what, expected, found)."""
+    """What differs between the build (`manifest`) and `environment` (a build's or the running
+    process's, `harmony.runtime.trt_env`): (what, expected, found).
+
+    A TensorRT engine needs its GPU (name and compute capability), a TensorRT-RTX engine a GPU
+    among its targets; an engine that embeds its plugin library does not need ours.
+    """
     found: list[tuple[str, str, str]] = []
 
     def compare(what: str, expected: object, actual: object) -> None:
         if expected != actual:
             found.append((what, str(expected), str(actual)))
 
-    compare("TensorRT version", manifest.tensorrt_version, environment.tensorrt_version)
-    compare(
-        "GPU compute capability",
-        manifest.gpu.compute_capability,
-        environment.gpu.compute_capability,
-    )
-    compare("GPU name", manifest.gpu.name, environment.gpu.name)
-    if manifest.plugins is not None:
+    compare("runtime", manifest.runtime, environment.runtime)
+    compare("runtime version", manifest.runtime_version, environment.runtime_version)
+    gpu = environment.gpu
+    if gpu is not None and manifest.gpu is not None:
+        compare("GPU compute capability", manifest.gpu.compute_capability, gpu.compute_capability)
+        compare("GPU name", manifest.gpu.name, gpu.name)
+    elif gpu is not None and gpu.compute_capability not in manifest.compute_capabilities:
+        found.append(
+            (
+                "GPU compute capability",
+                " or ".join(manifest.compute_capabilities),
+                f"{gpu.compute_capability} ({gpu.name})",
+            )
+        )
+    if environment.targets:
+        compare(
+            "target compute capabilities",
+            ",".join(manifest.compute_capabilities),
+            ",".join(environment.targets),
+        )
+    if manifest.plugins is not None and not manifest.plugins.embedded:
         plugins = manifest.plugins
         compare(
             "plugin library SHA-256",
@@ -219,7 +291,8 @@ def verified_manifest(
 ) -> EngineManifest:
     """The manifest of `engine_path`, checked against `environment` and the engine's bytes.
 
-    `engine_bytes` defaults to the file's content; `environment` to `current_environment(...)`.
+    `engine_bytes` defaults to the file's content; `environment` to this process's
+    (`host_environment` of the engine's runtime, or of the installed one where that is missing).
 
     Raises:
         HarmonyError: the manifest is missing or corrupt, the engine file is not the one it
@@ -236,8 +309,11 @@ def verified_manifest(
             f"{manifest.rebuild_command(engine_path)}"
         )
     if environment is None:
-        plugins = None if manifest.plugins is None else plugin_library()
-        environment = current_environment(plugins)
+        runtime = get_runtime(manifest.runtime)
+        if not runtime.is_installed():
+            runtime = get_runtime()  # the one installed here: the runtime mismatch is reported
+        needs_library = manifest.plugins is not None and not manifest.plugins.embedded
+        environment = host_environment(runtime, plugin_library() if needs_library else None)
     mismatches = manifest_mismatches(manifest, environment)
     if mismatches:
         lines = "\n".join(
@@ -246,7 +322,8 @@ def verified_manifest(
         )
         raise HarmonyError(
             f"the engine {engine_path} was built for another setup and cannot run here:\n"
-            f"{lines}\nRebuild it on this machine with:\n  {manifest.rebuild_command(engine_path)}"
+            f"{lines}\nRebuild it on this machine with:\n  "
+            f"{manifest.rebuild_command(engine_path, environment)}"
         )
     return manifest
 

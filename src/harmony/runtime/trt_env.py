@@ -1,12 +1,24 @@
-"""What an engine depends on at this machine: TensorRT, the GPU, the plugin library.
+"""What an engine depends on at this machine: the TensorRT runtime, the GPU, the plugin library.
 
-`current_environment()` collects them into a `TrtEnvironment`; the engine manifest records the
-one an engine was built in, and loading compares the two. Everything here imports `tensorrt`
-and `harmony.plugins` lazily so that the package imports (and its tests run) without them.
+Two runtimes of the TensorRT family build and run our engines (`RUNTIMES`):
+
+- `tensorrt`: TensorRT 10/11 for every NVIDIA GPU including data-center ones (H100/H200); it
+  builds on the GPU the engine will run on, so building needs that GPU.
+- `tensorrt-rtx`: TensorRT for RTX (GeForce RTX / RTX PRO, compute capability 7.5-12.x, not
+  9.x/10.x). Its builder runs on a CPU (ahead-of-time build) for a list of target compute
+  capabilities; a GPU is needed only to deserialize and run the engine.
+
+`build_environment()` collects what an engine built here depends on (runtime and version, the
+GPU or the target compute capabilities, the plugin library) into a `TrtEnvironment`, and
+`host_environment()` what it meets where it runs; the engine manifest records the first, and
+loading compares it with the second. Everything here imports the runtimes and `harmony.plugins`
+lazily so that the package imports (and its tests run) without them.
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,23 +28,140 @@ from harmony.contract import OPS, PLUGIN_NAMESPACE
 from harmony.errors import HarmonyError
 from harmony.files import sha256_file
 
-TENSORRT_INSTALL_HINT = (
-    "install it with `pip install 'harmony-deploy[tensorrt]'` (TensorRT >= 10 needs an NVIDIA GPU "
-    "and driver)"
-)
 # Plugin name -> version, as the plugin library registers them (harmony.contract).
 PLUGIN_VERSIONS = {op.name: op.version for op in OPS}
 
 
-def import_tensorrt() -> ModuleType:
-    """The `tensorrt` module; raises HarmonyError saying how to install it when it is missing."""
+@dataclass(frozen=True)
+class TrtRuntime:
+    """One runtime of the TensorRT family.
+
+    Attributes:
+        name: what users type (`--runtime NAME`) and the manifest records.
+        title: the product's name in messages.
+        module: the Python bindings' module.
+        extra: the harmony-deploy extra that installs it.
+        builds_without_gpu: whether its builder runs without a GPU (ahead-of-time build).
+        compute_capabilities: the targets `--cc` accepts; empty where the builder targets the
+            GPU it runs on.
+        default_targets: the compute capabilities an engine runs on when no `--cc` is given
+            (empty: the building GPU's).
+    """
+
+    name: str
+    title: str
+    module: str
+    extra: str
+    builds_without_gpu: bool
+    compute_capabilities: tuple[str, ...] = ()
+    default_targets: tuple[str, ...] = ()
+
+    def install_hint(self) -> str:
+        gpu = (
+            "runs engines on RTX GPUs; builds without one"
+            if self.builds_without_gpu
+            else ("needs an NVIDIA GPU and driver")
+        )
+        return f"install it with `pip install 'harmony-deploy[{self.extra}]'` ({gpu})"
+
+    def is_installed(self) -> bool:
+        """Whether its bindings are installed (found, not imported)."""
+        return importlib.util.find_spec(self.module) is not None
+
+    def check_targets(self, targets: tuple[str, ...]) -> tuple[str, ...]:
+        """`targets` ("8.6", ...) validated and sorted; the defaults for an empty tuple.
+
+        Raises:
+            HarmonyError: targets given to a runtime that builds for its own GPU, or one this
+                runtime cannot build for.
+        """
+        if not targets:
+            return self.default_targets
+        if not self.compute_capabilities:
+            raise HarmonyError(
+                f"--cc applies to tensorrt-rtx only: {self.title} builds for the GPU it runs on"
+            )
+        unknown = [cc for cc in targets if cc not in self.compute_capabilities]
+        if unknown:
+            raise HarmonyError(
+                f"{self.title} cannot build for compute capability {', '.join(unknown)}; it "
+                f"targets {', '.join(self.compute_capabilities)} (data-center GPUs such as "
+                "H100/H200, 9.0, need --runtime tensorrt)"
+            )
+        return tuple(sorted(set(targets), key=_cc_key))
+
+
+RUNTIMES: dict[str, TrtRuntime] = {
+    runtime.name: runtime
+    for runtime in (
+        TrtRuntime("tensorrt", "TensorRT", "tensorrt", "tensorrt", builds_without_gpu=False),
+        TrtRuntime(
+            "tensorrt-rtx",
+            "TensorRT-RTX",
+            "tensorrt_rtx_bindings",
+            "tensorrt-rtx",
+            builds_without_gpu=True,
+            compute_capabilities=("7.5", "8.0", "8.6", "8.9", "12.0", "12.1"),
+            # What TensorRT-RTX builds for without setComputeCapability (its documentation:
+            # Ampere and later RTX GPUs; Turing 7.5 only when asked for).
+            default_targets=("8.0", "8.6", "8.9", "12.0", "12.1"),
+        ),
+    )
+}
+
+
+def _cc_key(cc: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in cc.split("."))
+
+
+def get_runtime(name: str | None = None) -> TrtRuntime:
+    """The runtime named `name`; None: the installed one (TensorRT where both are, TensorRT
+    where neither is, so that the error names it).
+
+    Raises:
+        HarmonyError: an unknown name.
+    """
+    if name is None:
+        installed = [runtime for runtime in RUNTIMES.values() if runtime.is_installed()]
+        return installed[0] if installed else RUNTIMES["tensorrt"]
+    if name not in RUNTIMES:
+        raise HarmonyError(f"unknown runtime '{name}'; expected one of {', '.join(RUNTIMES)}")
+    return RUNTIMES[name]
+
+
+def import_runtime(runtime: TrtRuntime) -> ModuleType:
+    """The bindings module of `runtime`; HarmonyError saying how to install it when missing."""
     try:
-        import tensorrt
-    except (ImportError, OSError) as exc:  # OSError: the wheel is there, libnvinfer is not
+        if runtime.name == "tensorrt-rtx":
+            _link_unversioned_rtx_library()
+        return importlib.import_module(runtime.module)
+    except (ImportError, OSError) as exc:  # OSError: the wheel is there, its library is not
         raise HarmonyError(
-            f"TensorRT is not installed (import tensorrt failed: {exc}); {TENSORRT_INSTALL_HINT}"
+            f"{runtime.title} is not installed (import {runtime.module} failed: {exc}); "
+            f"{runtime.install_hint()}"
         ) from None
-    return tensorrt
+
+
+def _link_unversioned_rtx_library() -> None:
+    # The TensorRT-RTX ONNX parser dlopen()s "libtensorrt_rtx.so" when it creates a plugin, but
+    # the wheel ships only libtensorrt_rtx.so.1, and the process aborts; the parser's RPATH is
+    # $ORIGIN, so the unversioned name next to it (a symlink we add once) is what it finds.
+    spec = importlib.util.find_spec("tensorrt_rtx_libs")
+    if spec is None or spec.origin is None:
+        return  # a system install (not the wheels) has its own unversioned name
+    directory = Path(spec.origin).parent
+    link = directory / "libtensorrt_rtx.so"
+    if link.exists() or not (directory / "libtensorrt_rtx.so.1").exists():
+        return
+    try:
+        link.symlink_to("libtensorrt_rtx.so.1")
+    except FileExistsError:
+        pass  # another process made it
+    except OSError as exc:
+        raise HarmonyError(
+            f"cannot add {link} ({exc}), which the TensorRT-RTX ONNX parser loads; create it "
+            f"once with: ln -s libtensorrt_rtx.so.1 {link}"
+        ) from None
 
 
 def version_tuple(version: str) -> tuple[int, ...]:
@@ -66,8 +195,9 @@ def gpu_identity() -> GpuIdentity:
 
     if not torch.cuda.is_available():
         raise HarmonyError(
-            "TensorRT needs an NVIDIA GPU, but torch.cuda.is_available() is False; run on a "
-            "machine with a CUDA device and driver (and a CUDA build of torch)"
+            "running an engine, and building one with TensorRT, needs an NVIDIA GPU, but "
+            "torch.cuda.is_available() is False; run on a machine with a CUDA device and driver "
+            "(and a CUDA build of torch), or build with --runtime tensorrt-rtx, which needs none"
         )
     index = torch.cuda.current_device()
     major, minor = torch.cuda.get_device_capability(index)
@@ -100,54 +230,96 @@ def plugin_library() -> PluginLibrary:
 
 @dataclass(frozen=True)
 class TrtEnvironment:
-    """TensorRT version, GPU and plugin library of a build or of the running process.
+    """Runtime, GPU and plugin library of a build (what the engine depends on) or of the running
+    process (what it meets).
 
-    `plugin_sha256` is None when no plugin library is involved (a graph without custom ops).
+    Attributes:
+        runtime: a `RUNTIMES` name.
+        runtime_version: its `__version__`.
+        gpu: the GPU; None for a TensorRT-RTX build (the engine does not depend on the building
+            machine's GPU, if it has one).
+        targets: compute capabilities the engine is built for; empty for a running process.
+        plugin_sha256: None when no plugin library is involved (a graph without custom ops).
     """
 
-    tensorrt_version: str
-    gpu: GpuIdentity
+    runtime: str
+    runtime_version: str
+    gpu: GpuIdentity | None
+    targets: tuple[str, ...]
     plugin_sha256: str | None
     plugin_namespace: str = PLUGIN_NAMESPACE
     plugin_versions: tuple[tuple[str, str], ...] = tuple(sorted(PLUGIN_VERSIONS.items()))
 
 
-def current_environment(
-    plugins: PluginLibrary | None, trt: ModuleType | None = None
+def build_environment(
+    runtime: TrtRuntime,
+    plugins: PluginLibrary | None,
+    targets: tuple[str, ...] = (),
+    trt: ModuleType | None = None,
 ) -> TrtEnvironment:
-    """The environment of this process: TensorRT's version, the current GPU, and the hash of
-    `plugins` (the plugin library, None where no custom ops are involved). `trt` defaults to
-    `import_tensorrt()`.
+    """What an engine built here by `runtime` depends on: its version, the GPU it is built for
+    (TensorRT: the current one, which it needs; TensorRT-RTX: the `targets`, validated, or its
+    defaults, no GPU needed), and the hash of `plugins` (None where no custom ops are involved).
+    `trt` is the runtime's module, imported when None.
 
     Raises:
-        HarmonyError: TensorRT missing, or no GPU.
+        HarmonyError: the runtime missing, no GPU for TensorRT, or targets it cannot build for.
     """
-    trt = import_tensorrt() if trt is None else trt
+    targets = runtime.check_targets(tuple(targets))
+    trt = import_runtime(runtime) if trt is None else trt
+    gpu = None if runtime.builds_without_gpu else gpu_identity()
     return TrtEnvironment(
-        tensorrt_version=str(trt.__version__),
-        gpu=gpu_identity(),
+        runtime=runtime.name,
+        runtime_version=str(trt.__version__),
+        gpu=gpu,
+        targets=targets if gpu is None else (gpu.compute_capability,),
         plugin_sha256=None if plugins is None else plugins.sha256,
     )
 
 
-# One load per library and process: the plugin registry is process-wide, and registering the
-# same creators twice makes TensorRT log errors.
-_LOADED_LIBRARIES: dict[str, object] = {}
+def host_environment(
+    runtime: TrtRuntime, plugins: PluginLibrary | None, trt: ModuleType | None = None
+) -> TrtEnvironment:
+    """What an engine meets when it runs here: `runtime`'s version, the current GPU and the
+    hash of `plugins`.
+
+    Raises:
+        HarmonyError: the runtime missing, or no GPU.
+    """
+    trt = import_runtime(runtime) if trt is None else trt
+    return TrtEnvironment(
+        runtime=runtime.name,
+        runtime_version=str(trt.__version__),
+        gpu=gpu_identity(),
+        targets=(),
+        plugin_sha256=None if plugins is None else plugins.sha256,
+    )
+
+
+# Handles of the loaded plugin libraries, kept so that they stay loaded.
+_LIBRARY_HANDLES: list[object] = []
 
 
 def load_plugin_library(registry, path: Path) -> None:
-    """`registry.load_library(path)` once per process (IPluginRegistry.load_library).
+    """`registry.load_library(path)` unless the registry has our creators already
+    (IPluginRegistry.load_library): TensorRT's registry is process-wide, and registering the
+    same creators twice makes it log errors; TensorRT-RTX gives each builder and runtime a
+    registry of its own, which starts without them.
 
     Raises:
         HarmonyError: TensorRT could not load the library.
     """
-    key = str(Path(path).resolve())
-    if key in _LOADED_LIBRARIES:
+    registered = {
+        (creator.name, creator.plugin_version, creator.plugin_namespace)
+        for creator in registry.all_creators
+    }
+    if all((op.name, op.version, PLUGIN_NAMESPACE) in registered for op in OPS):
         return
+    key = str(Path(path).resolve())
     handle = registry.load_library(key)
     if handle is None:
         raise HarmonyError(
             f"TensorRT could not load the plugin library {key} (see the TensorRT log above); "
             "rebuild it with scripts/build_plugins.sh against this TensorRT version"
         )
-    _LOADED_LIBRARIES[key] = handle
+    _LIBRARY_HANDLES.append(handle)

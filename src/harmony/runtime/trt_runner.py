@@ -1,9 +1,15 @@
 """`TrtRunner`: run an engine built by `harmony build` (after Polygraphy's TrtRunner).
 
-Activation refuses an engine whose manifest does not match this machine (TensorRT version, GPU,
-plugin library) before TensorRT sees it, loads the plugin library into the runtime's registry,
-deserializes the engine and creates one execution context. `infer` binds torch CUDA tensors
-directly (no host copies) and enqueues on torch's current stream.
+Activation refuses an engine whose manifest does not match this machine (runtime and version,
+GPU, plugin library) before the runtime sees it, loads the plugin library into the runtime's
+registry (unless the engine embeds it), deserializes the engine and creates one execution
+context. `infer` binds torch CUDA tensors directly (no host copies) and enqueues on torch's
+current stream.
+
+The runtime is the one the engine was built with (its manifest says which): TensorRT, or
+TensorRT-RTX, whose kernels are compiled for the GPU when the engine first runs; the runner
+keeps them in a runtime cache (IRuntimeCache) under `harmony.files.cache_dir("rtx-runtime")`,
+loaded on activation and saved on deactivation, so later runs start fast.
 """
 
 from __future__ import annotations
@@ -15,16 +21,23 @@ import torch
 
 from harmony.contract import GRAPH_INPUTS, GRAPH_OUTPUT, check_precision
 from harmony.errors import HarmonyError
+from harmony.files import cache_dir, write_bytes_atomic
 from harmony.runtime.base import Availability, Runner
 from harmony.runtime.manifest import EngineManifest, read_manifest, verified_manifest
-from harmony.runtime.trt_env import import_tensorrt, load_plugin_library, plugin_library
+from harmony.runtime.trt_env import (
+    RUNTIMES,
+    get_runtime,
+    import_runtime,
+    load_plugin_library,
+    plugin_library,
+)
 
 # TensorRT I/O data types the runner binds, by trt.DataType member name.
 _TORCH_DTYPES = {"FLOAT": torch.float32, "HALF": torch.float16, "BF16": torch.bfloat16}
 
 
 class TrtRunner(Runner):
-    """Runs a TensorRT engine file on a CUDA device.
+    """Runs a TensorRT or TensorRT-RTX engine file on a CUDA device.
 
     Args:
         engine_path: an engine written by `harmony build` (its manifest next to it).
@@ -63,16 +76,20 @@ class TrtRunner(Runner):
         self._dtypes: dict[str, torch.dtype] = {}
         self._device = torch.device(device)
         self._stream = None
+        self._runtime_cache = None
+        self._runtime_cache_path: Path | None = None
 
     @classmethod
     def availability(cls, device: str, precision: str | None = None) -> Availability:
-        """ok only for a CUDA device with TensorRT importable and torch seeing a GPU."""
+        """ok only for a CUDA device with TensorRT or TensorRT-RTX installed and torch seeing a
+        GPU."""
         if not device.startswith("cuda"):
             return Availability(False, f"TensorRT runs on CUDA devices only, not on '{device}'")
-        try:
-            import_tensorrt()
-        except HarmonyError as exc:
-            return Availability(False, str(exc))
+        if not any(runtime.is_installed() for runtime in RUNTIMES.values()):
+            hints = "; or ".join(
+                f"{runtime.title}: {runtime.install_hint()}" for runtime in RUNTIMES.values()
+            )
+            return Availability(False, f"neither TensorRT nor TensorRT-RTX is installed ({hints})")
         if not torch.cuda.is_available():
             return Availability(
                 False, "no CUDA device: torch.cuda.is_available() is False (TensorRT needs one)"
@@ -80,16 +97,19 @@ class TrtRunner(Runner):
         return Availability(True)
 
     def activate_impl(self) -> None:
-        trt = import_tensorrt()
         _check_exists(self.engine_path)
         engine_bytes = self.engine_path.read_bytes()
         with torch.cuda.device(self._device):
             manifest = verified_manifest(self.engine_path, engine_bytes)
+            trt_runtime = get_runtime(manifest.runtime)
+            trt = import_runtime(trt_runtime)
             rebuild = manifest.rebuild_command(self.engine_path)
             runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
-            if manifest.plugins is not None:
-                # A non-version-compatible engine does not carry its plugins: load the library
-                # (already checked against the manifest's SHA-256) before deserializing.
+            if manifest.plugins is not None and manifest.plugins.embedded:
+                runtime.engine_host_code_allowed = True  # load the library the engine carries
+            elif manifest.plugins is not None:
+                # Otherwise load the library (already checked against the manifest's SHA-256)
+                # before deserializing.
                 load_plugin_library(runtime.get_plugin_registry(), plugin_library().path)
             engine = runtime.deserialize_cuda_engine(engine_bytes)
             if engine is None:
@@ -123,7 +143,10 @@ class TrtRunner(Runner):
                         f"binds only {', '.join(_TORCH_DTYPES)} inputs and outputs"
                     )
                 dtypes[tensor] = matches[0]
-            context = engine.create_execution_context()
+            if trt_runtime.builds_without_gpu:
+                context = self._rtx_context(engine, manifest)
+            else:
+                context = engine.create_execution_context()
             if context is None:
                 raise HarmonyError(
                     f"TensorRT could not create an execution context for {self.engine_path} "
@@ -135,6 +158,21 @@ class TrtRunner(Runner):
         self._stream = torch.cuda.Stream(self._device)
         self._engine_size = len(engine_bytes)
         self._dtypes = dtypes
+
+    def _rtx_context(self, engine, manifest: EngineManifest):
+        """A TensorRT-RTX execution context whose JIT-compiled kernels go to and come from the
+        runtime cache of this engine and GPU."""
+        major, minor = torch.cuda.get_device_capability(self._device)
+        self._runtime_cache_path = (
+            cache_dir("rtx-runtime") / f"{manifest.engine_sha256[:16]}.sm{major}{minor}.cache"
+        )
+        config = engine.create_runtime_config()
+        cache = config.create_runtime_cache()
+        if self._runtime_cache_path.is_file():
+            cache.deserialize(self._runtime_cache_path.read_bytes())
+        config.set_runtime_cache(cache)
+        self._runtime_cache = cache
+        return engine.create_execution_context(config)
 
     def input_range(self) -> tuple[tuple[int, int, int], tuple[int, int, int] | None]:
         """The engine's optimization profile: min and max (batch, height, width)."""
@@ -195,6 +233,13 @@ class TrtRunner(Runner):
         return int(size) + self._engine_size + self._io_bytes
 
     def deactivate_impl(self) -> None:
+        if self._runtime_cache is not None and self._runtime_cache_path is not None:
+            serialized = self._runtime_cache.serialize()
+            if serialized is not None:
+                write_bytes_atomic(
+                    self._runtime_cache_path, bytes(memoryview(serialized)), force=True
+                )
+        self._runtime_cache = None
         # Context before engine before runtime: each depends on the next.
         self._context = None
         self._engine = None

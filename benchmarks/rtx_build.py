@@ -1,0 +1,126 @@
+"""TensorRT-RTX engine builds on this machine's CPU: build time, engine size and network layers
+per architecture and precision, with the FP32 islands of the FP16 graphs.
+
+Each architecture's random checkpoint (official format, fixed seed) is exported to its
+TensorRT-target graph (FP32 and FP16, unverified: the build is what is measured) and built
+with `harmony.runtime.engine.engine_from_onnx(runtime="tensorrt-rtx")`, bypassing the engine
+cache, for the profile min 256^2 / opt 1024^2 / max 2048^2 (batch 1) and TensorRT-RTX's default
+compute capabilities. Needs libharmony_plugins.so (scripts/build_plugins.sh with TENSORRT_ROOT).
+
+    python benchmarks/rtx_build.py --json benchmarks/results/rtx_build.json \\
+        --markdown benchmarks/results/rtx_build.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shlex
+import sys
+import tempfile
+from pathlib import Path
+
+from harmony.contract import ARCHS, PRECISIONS
+from harmony.export import onnx_from_checkpoint
+from harmony.files import write_bytes_atomic
+from harmony.models.init import make_random_checkpoint
+from harmony.profiling.bench import environment
+from harmony.profiling.report import write_json
+from harmony.runtime.engine import engine_from_onnx
+from harmony.runtime.profiles import parse_resolutions, profile_from_resolutions
+
+SEED = 0
+RESOLUTIONS = "1024,256,2048"  # opt first, then min and max
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", type=Path, required=True)
+    parser.add_argument("--markdown", type=Path, required=True)
+    parser.add_argument("--force", action="store_true")
+    args = parser.parse_args()
+    command = "python benchmarks/rtx_build.py " + shlex.join(sys.argv[1:])
+    if "HARMONY_PLUGIN_DIR" in os.environ:
+        command = f"HARMONY_PLUGIN_DIR={shlex.quote(os.environ['HARMONY_PLUGIN_DIR'])} {command}"
+    document = {"environment": environment(command), "results": measure()}
+    write_json(args.json, document, args.force)
+    write_bytes_atomic(args.markdown, markdown(document).encode(), force=args.force)
+
+
+def measure() -> list[dict]:
+    """One record per (arch, precision)."""
+    work = Path(tempfile.mkdtemp(prefix="harmony-rtx-build-"))
+    profile = profile_from_resolutions(parse_resolutions(RESOLUTIONS))
+    rows = []
+    for arch in ARCHS:
+        checkpoint = make_random_checkpoint(arch, SEED, work / f"{arch}.pth")
+        for precision in PRECISIONS:
+            graph = work / f"{arch}.{precision}.onnx"
+            onnx_from_checkpoint(
+                checkpoint, graph, target="trt", fp16=precision == "fp16", verify=False
+            )
+            built = engine_from_onnx(
+                graph,
+                profile,
+                work / f"{arch}.{precision}.engine",
+                use_cache=False,
+                runtime="tensorrt-rtx",
+            )
+            record = built.manifest.build
+            rows.append(
+                {
+                    "arch": arch,
+                    "precision": precision,
+                    "profile": profile.describe(),
+                    "compute_capabilities": list(built.manifest.compute_capabilities),
+                    "build_seconds": record.seconds,
+                    "engine_mib": round(record.engine_bytes / 2**20, 1),
+                    "network_layers": record.network_layers,
+                    "fp32_islands": {k: list(v) for k, v in record.fp32_islands.items()},
+                    "process_peak_rss_mib": round(
+                        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+                    ),
+                }
+            )
+            print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+def markdown(document: dict) -> str:
+    env = document["environment"]
+    lines = [
+        "# TensorRT-RTX engine builds on a CPU",
+        "",
+        f"{env['cpu']} ({env['cpu_cores']} cores), no GPU; TensorRT-RTX "
+        f"{env['versions']['tensorrt-rtx']}, torch {env['versions']['torch']}, harmony "
+        f"{env['versions']['harmony']}. Command: `{env['command']}`.",
+        "",
+        "Build time is the builder's call alone (export excluded); network layers are the parsed",
+        "network's, before the builder fuses them (the engine's own layer list needs a GPU to",
+        "deserialize). Process peak RSS is cumulative over the run (exports included).",
+        "",
+        "| arch | precision | build s | engine MiB | network layers | FP32 islands (FP32/all) "
+        "| peak RSS MiB |",
+        "|---|---|---:|---:|---:|---|---:|",
+    ]
+    for row in document["results"]:
+        islands = ", ".join(f"{k.lower()} {v[1]}/{v[0]}" for k, v in row["fp32_islands"].items())
+        lines.append(
+            f"| {row['arch']} | {row['precision']} | {row['build_seconds']:.1f} | "
+            f"{row['engine_mib']:.1f} | {row['network_layers']} | {islands} | "
+            f"{row['process_peak_rss_mib']} |"
+        )
+    first = document["results"][0]
+    lines += [
+        "",
+        f"Profile {first['profile']}; compute capabilities "
+        f"{', '.join(first['compute_capabilities'])} (TensorRT-RTX's default).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
