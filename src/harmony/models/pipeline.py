@@ -45,8 +45,6 @@ class HarmonizationPipeline(nn.Module):
 
     def _hdnet(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         height, width = image.shape[-2:]
-        # (m - x % m) % m, not (-x) % m: no negative operand reaches the graph's Mod, whose
-        # sizes TensorRT's shape analysis must prove non-negative for dynamic H and W.
         pad = (0, _pad_to_multiple(width), 0, _pad_to_multiple(height))
         composite = F.pad(image, pad, mode="replicate") * 2.0 - 1.0
         padded_mask = F.pad(mask, pad, mode="replicate")
@@ -56,6 +54,9 @@ class HarmonizationPipeline(nn.Module):
 
 
 def _pad_to_multiple(size) -> int:
+    """Rows/columns that bring `size` up to HDNet's multiple. Written (m - x % m) % m, not
+    (-x) % m, so that no negative operand reaches the exported graph's Mod: TensorRT's shape
+    analysis must prove the padded sizes non-negative for every H and W of a dynamic profile."""
     return (HDNET_MULTIPLE - size % HDNET_MULTIPLE) % HDNET_MULTIPLE
 
 
