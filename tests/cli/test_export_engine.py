@@ -31,6 +31,7 @@ def test_engine_options_without_engine_are_refused(lite):
         (["--runtime", "tensorrt"], "TensorRT is not installed"),
         (["--runtime", "tensorrt-rtx", "--cc", "90"], "need --runtime tensorrt"),
         (["--runtime", "tensorrt", "--cc", "8.6"], "--cc applies to tensorrt-rtx only"),
+        (["--runtime", "tensorrt-rtx", "--timing-cache", "t.cache"], "has no timing cache"),
         (["--runtime", "tensorrt-rtx"], "build_plugins.sh"),  # no plugin library
     ],
 )

@@ -98,20 +98,17 @@ def test_parse_errors_are_surfaced_and_nothing_is_written(tmp_path, build_here):
     onnx.save(model, graph)
     out_dir = tmp_path / "out"
     out_dir.mkdir()
-    cache = tmp_path / "timing.cache"
     with pytest.raises(HarmonyError, match=r"could not parse .*\n  .*NoSuchOperator"):
-        rtx_build(graph, out_dir / "m.engine", timing_cache=cache)
-    assert list(out_dir.iterdir()) == [] and not cache.exists()
+        rtx_build(graph, out_dir / "m.engine")
+    assert list(out_dir.iterdir()) == []
     assert not engine_cache_dir().exists() or list(engine_cache_dir().iterdir()) == []
 
 
-def test_timing_cache_is_created_then_loaded(tmp_path, build_here):
+def test_timing_cache_is_refused_before_building(tmp_path, build_here):
     graph = write_graph(tmp_path / "m.onnx")
-    cache = tmp_path / "timing.cache"
-    rtx_build(graph, tmp_path / "a.engine", timing_cache=cache, use_cache=False)
-    assert cache.stat().st_size > 0
-    rtx_build(graph, tmp_path / "b.engine", timing_cache=cache, use_cache=False)
-    assert cache.stat().st_size > 0
+    with pytest.raises(HarmonyError, match="TensorRT-RTX has no timing cache"):
+        rtx_build(graph, tmp_path / "m.engine", timing_cache=tmp_path / "timing.cache")
+    assert not (tmp_path / "m.engine").exists() and not (tmp_path / "timing.cache").exists()
 
 
 def test_cache_reuses_by_key_and_rebuilds_a_corrupt_engine(tmp_path, build_here):

@@ -104,7 +104,7 @@ def export_command(
         raise HarmonyError("--io-fp16 needs --fp16 (an FP32 graph has FP32 inputs and output)")
     if engine is not None:
         profile = _engine_profile(
-            target, engine, force, resolutions, batch, runtime, compute_capabilities
+            target, engine, force, resolutions, batch, runtime, compute_capabilities, timing_cache
         )
     elif resolutions or timing_cache or runtime or compute_capabilities or embed_plugins:
         raise HarmonyError(
@@ -149,9 +149,10 @@ def _engine_profile(
     batch: int | None,
     runtime: str | None,
     compute_capabilities: tuple[str, ...],
+    timing_cache: Path | None,
 ):
     """The engine's profile; fails before the (long) export when it cannot be built here (the
-    destination, the runtime and its targets are checked)."""
+    destination, the runtime, its targets and timing cache are checked)."""
     from harmony.contract import DEFAULT_RESOLUTIONS
     from harmony.files import check_writable
     from harmony.runtime.manifest import manifest_path
@@ -165,6 +166,7 @@ def _engine_profile(
     profile = profile_from_resolutions(resolutions or DEFAULT_RESOLUTIONS, batch or 1)
     trt_runtime = get_runtime(runtime)
     trt_runtime.check_targets(compute_capabilities)
+    trt_runtime.check_timing_cache(timing_cache)
     import_runtime(trt_runtime)
     plugin_library()  # the trt target's custom nodes need it
     return profile

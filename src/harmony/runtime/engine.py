@@ -104,6 +104,7 @@ def engine_from_onnx(
         embed_plugins=embed_plugins,
     )
     trt = import_runtime(spec.runtime)
+    spec.runtime.check_timing_cache(timing_cache)
     timing_cache = None if timing_cache is None else Path(timing_cache)
     if not use_cache:
         destination = Path(output)  # type: ignore[arg-type]

@@ -42,6 +42,8 @@ class TrtRuntime:
         module: the Python bindings' module.
         extra: the harmony-deploy extra that installs it.
         builds_without_gpu: whether its builder runs without a GPU (ahead-of-time build).
+        timing_cache: whether its builder uses a timing cache (TensorRT-RTX's does not: its
+            kernels are compiled on the GPU at first run, into a runtime cache).
         compute_capabilities: the targets `--cc` accepts; empty where the builder targets the
             GPU it runs on.
         default_targets: the compute capabilities an engine runs on when no `--cc` is given
@@ -53,6 +55,7 @@ class TrtRuntime:
     module: str
     extra: str
     builds_without_gpu: bool
+    timing_cache: bool = True
     compute_capabilities: tuple[str, ...] = ()
     default_targets: tuple[str, ...] = ()
 
@@ -67,6 +70,14 @@ class TrtRuntime:
     def is_installed(self) -> bool:
         """Whether its bindings are installed (found, not imported)."""
         return importlib.util.find_spec(self.module) is not None
+
+    def check_timing_cache(self, timing_cache: object | None) -> None:
+        """Raise HarmonyError when a timing cache is asked of a runtime that has none."""
+        if timing_cache is not None and not self.timing_cache:
+            raise HarmonyError(
+                f"{self.title} has no timing cache (it compiles kernels on the GPU at first run "
+                "and keeps them in a runtime cache): drop --timing-cache"
+            )
 
     def check_targets(self, targets: tuple[str, ...]) -> tuple[str, ...]:
         """`targets` ("8.6", ...) validated and sorted; the defaults for an empty tuple.
@@ -101,6 +112,7 @@ RUNTIMES: dict[str, TrtRuntime] = {
             "tensorrt_rtx_bindings",
             "tensorrt-rtx",
             builds_without_gpu=True,
+            timing_cache=False,
             compute_capabilities=("7.5", "8.0", "8.6", "8.9", "12.0", "12.1"),
             # What TensorRT-RTX builds for without setComputeCapability (its documentation:
             # Ampere and later RTX GPUs; Turing 7.5 only when asked for).
