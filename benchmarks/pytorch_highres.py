@@ -8,7 +8,7 @@ Each configuration runs in its own subprocess (so its peak RSS is its own) on a 
   checkout of the official repository (harmony.official imports it).
 Writes `<out>.json` and `<out>.md`. Timings are single runs after one warm-up at 256x256.
 
-    PYTHONPATH=. HARMONY_OFFICIAL_HDNET=<checkout> python benchmarks/pytorch_highres.py \
+    HARMONY_OFFICIAL_HDNET=<checkout> python benchmarks/pytorch_highres.py \
         --out benchmarks/results/pytorch_highres
 """
 

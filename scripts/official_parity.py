@@ -12,14 +12,11 @@ Result recorded in benchmarks/results/official_parity.md.
 from __future__ import annotations
 
 import platform
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from harmony.models import load_checkpoint
 from harmony.official import (

@@ -6,8 +6,8 @@ standard TensorRT's builder (it builds on the GPU it targets) and its version-de
 timing cache from another GPU). Everything TensorRT-RTX's CPU builder can answer is tested
 against the real one (tests/runtime/test_rtx_builder.py).
 
-Only the part of the TensorRT 10/11 Python API that harmony.runtime.engine uses, with the same
-names and signatures (checked against python/src/infer/pyCore.cpp, parsers/pyOnnx.cpp and
+Only the part of the TensorRT 10/11 Python API that harmony.runtime.engine_builder uses, with the
+same names and signatures (checked against python/src/infer/pyCore.cpp, parsers/pyOnnx.cpp and
 infer/pyPlugin.cpp of NVIDIA/TensorRT). It runs nothing: `build_serialized_network` returns bytes
 derived from what was configured, so tests can see what reached the engine.
 """

@@ -5,7 +5,10 @@ answer is tested against the real one in test_rtx_builder.py."""
 from __future__ import annotations
 
 import dataclasses
+import os
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -23,6 +26,8 @@ from harmony.runtime.profiles import (
 )
 from harmony.runtime.trt_env import RUNTIMES, GpuIdentity, TrtEnvironment
 from tests.runtime.fakes import call_names, make_fake_tensorrt, write_graph
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 TENSORRT = RUNTIMES["tensorrt"]
 GPU = GpuIdentity(name="Fake GPU 80GB", compute_capability="9.0")
@@ -199,9 +204,23 @@ def _environment(**changes) -> TrtEnvironment:
     return dataclasses.replace(BASE_KEY_ARGS["environment"], **changes)
 
 
-def test_cache_key_is_stable():
+def test_cache_key_is_stable_across_processes():
+    """The key depends on what was built, not on the process (hash seed, dict order)."""
     key = engine_cache_key(**BASE_KEY_ARGS)
-    assert key == engine_cache_key(**dict(BASE_KEY_ARGS))
+    program = (
+        "from tests.runtime.test_engine_builder import BASE_KEY_ARGS; "
+        "from harmony.runtime.engine_cache import engine_cache_key; "
+        "print(engine_cache_key(**BASE_KEY_ARGS))"
+    )
+    other = subprocess.run(
+        [sys.executable, "-c", program],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO_ROOT,
+        env={**os.environ, "PYTHONHASHSEED": "12345"},
+    )
+    assert other.stdout.strip() == key
     assert len(key) == 32 and int(key, 16) >= 0
 
 

@@ -24,8 +24,6 @@ from torch import nn
 from harmony.models.aict import AICT, SelfAttention
 from harmony.models.hdnet import HDNet, instance_norm
 
-PRECISIONS = ("fp32", "fp16")
-
 
 class Float32LayerNorm(nn.Module):
     """LayerNorm computed in float32 (statistics over 256 features), result in the input dtype."""

@@ -24,7 +24,7 @@ from harmony.runtime.engine_builder import serialized_engine_impl
 from harmony.runtime.engine_cache import EngineSpec, engine_spec
 from harmony.runtime.manifest import BuildRecord, EngineManifest, PluginRecord, manifest_path
 from harmony.runtime.profiles import Profile
-from harmony.runtime.trt_env import PLUGIN_VERSIONS, TrtEnvironment, import_runtime
+from harmony.runtime.trt_env import PLUGIN_VERSIONS, import_runtime
 
 
 @dataclass(frozen=True)
@@ -35,18 +35,6 @@ class BuiltEngine:
     path: Path
     manifest: EngineManifest
     reused: bool
-
-
-def engine_cache_path(
-    onnx_path: str | os.PathLike,
-    profile: Profile,
-    *,
-    workspace_bytes: int | None = None,
-    environment: TrtEnvironment | None = None,
-) -> Path:
-    """Where the engine of this graph and profile is cached on this machine (see `engine_spec`;
-    `environment` defaults to the current one, which needs TensorRT and a GPU)."""
-    return engine_spec(onnx_path, profile, workspace_bytes, environment=environment).cached_path
 
 
 def engine_from_onnx(

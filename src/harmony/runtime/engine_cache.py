@@ -11,6 +11,7 @@ written under the same key.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -82,7 +83,7 @@ class EngineSpec:
     plugins: PluginLibrary | None
     workspace_bytes: int | None
 
-    @property
+    @functools.cached_property
     def key(self) -> str:
         return engine_cache_key(
             self.onnx_sha256,

@@ -22,6 +22,7 @@ import torch
 from harmony.contract import GRAPH_INPUTS, GRAPH_OUTPUT, check_precision
 from harmony.errors import HarmonyError
 from harmony.files import cache_dir, write_bytes_atomic
+from harmony.plugins import library_path
 from harmony.runtime.base import Availability, Runner
 from harmony.runtime.manifest import EngineManifest, read_manifest, verified_manifest
 from harmony.runtime.trt_env import (
@@ -29,7 +30,6 @@ from harmony.runtime.trt_env import (
     get_runtime,
     import_runtime,
     load_plugin_library,
-    plugin_library,
 )
 
 # TensorRT I/O data types the runner binds, by trt.DataType member name.
@@ -110,7 +110,7 @@ class TrtRunner(Runner):
             elif manifest.plugins is not None:
                 # Otherwise load the library (already checked against the manifest's SHA-256)
                 # before deserializing.
-                load_plugin_library(runtime.get_plugin_registry(), plugin_library().path)
+                load_plugin_library(runtime.get_plugin_registry(), library_path())
             engine = runtime.deserialize_cuda_engine(engine_bytes)
             if engine is None:
                 raise HarmonyError(
