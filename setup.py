@@ -1,8 +1,9 @@
 """Wheel builds carry the native libraries: `pip install .` runs scripts/build_plugins.sh and puts
 what it built (libharmony_cpu_ops.so always; libharmony_cuda_ops.so with nvcc;
-libharmony_plugins.so with TENSORRT_ROOT set) into harmony/plugins/lib/ of the wheel, where
-`harmony.plugins` finds them. HARMONY_CPU_ONLY=1 builds the CPU library alone. Editable installs
-build nothing here: they use build/plugins/ of the checkout (scripts/setup_env.sh builds it).
+libharmony_plugins.so with TENSORRT_ROOT set; libharmony_ort_ops.so with ONNXRUNTIME_ROOT set)
+into harmony/plugins/lib/ of the wheel, where `harmony.plugins` finds them. HARMONY_CPU_ONLY=1
+builds the CPU library alone. Editable installs build nothing here: they use build/plugins/ of
+the checkout (scripts/setup_env.sh builds it).
 Everything else about the package is in pyproject.toml.
 """
 

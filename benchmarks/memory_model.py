@@ -13,7 +13,8 @@ by non-negative least squares and raises `base` by the largest shortfall, so tha
 at or above every measured point. `knn_factor` is at least 1: those graphs hold the N x N matrix
 itself, a floor that the sizes measurable here (up to 1448x1448, N^2 still small beside the
 activations) would not pin down. Writes JSON and Markdown; the coefficients are what
-`MEMORY_MODELS` holds. `--refit RESULTS.json` fits the measurements of an earlier run again.
+`MEMORY_MODELS` holds. `--refit RESULTS.json` fits the measurements of an earlier run again;
+with `--backend NAME` (repeatable) it measures those backends anew and keeps the other rows.
 
     python benchmarks/memory_model.py --json benchmarks/results/memory_model.json \\
         --markdown benchmarks/results/memory_model.md
@@ -21,21 +22,18 @@ activations) would not pin down. Writes JSON and Markdown; the coefficients are 
 
 from __future__ import annotations
 
-import argparse
 import json
-import shlex
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 from scipy.optimize import nnls
 
-from harmony.files import write_bytes_atomic
 from harmony.models.init import make_random_checkpoint
 from harmony.profiling.bench import BenchConfig, environment, run_configs
-from harmony.profiling.report import write_json
+from harmony.runtime.backends import get_backend
 from harmony.runtime.loaders import cached_export
+from results_files import command_line, results_parser, write_results
 
 MIB = 1 << 20
 # (backend, arch) -> square sides measured. ORT HDNet stays within what fits in 24 GiB.
@@ -46,6 +44,9 @@ SIDES = {
     ("ort", "hdnet-lite"): (512, 768, 1024, 1280, 1448),
     ("torch", "hdnet"): (512, 1024, 1536, 2048),
     ("ort", "hdnet"): (512, 768, 1024, 1280, 1448),
+    ("ort-custom", "aict"): (512, 1024, 2048, 3072),
+    ("ort-custom", "hdnet-lite"): (512, 1024, 2048, 3072),
+    ("ort-custom", "hdnet"): (512, 1024, 1536, 2048),
 }
 SEED = 0
 
@@ -80,16 +81,18 @@ def fit(backend: str, arch: str, points: list[tuple[int, float]]) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", type=Path, required=True)
-    parser.add_argument("--markdown", type=Path, required=True)
-    parser.add_argument("--force", action="store_true")
+    parser = results_parser(__doc__.splitlines()[0])
     parser.add_argument("--refit", type=Path, help="Fit the results of an earlier run again.")
+    parser.add_argument(
+        "--backend", action="append", help="With --refit: measure this backend anew (repeatable)."
+    )
     args = parser.parse_args()
-    command = "python benchmarks/memory_model.py " + shlex.join(sys.argv[1:])
+    command = command_line()
     if args.refit is not None:
         earlier = json.loads(args.refit.read_text())
         rows, env = earlier["results"], {**earlier["environment"], "refit_command": command}
+        if args.backend:
+            rows = [r for r in rows if r["backend"] not in args.backend] + measure(args.backend)
     else:
         rows, env = measure(), environment(command)
     models = {}
@@ -101,12 +104,11 @@ def main() -> None:
         ]
         models[f"{backend}/{arch}"] = fit(backend, arch, points)
     document = {"environment": env, "models": models, "results": rows}
-    write_json(args.json, document, args.force)
-    write_bytes_atomic(args.markdown, markdown(document).encode(), force=args.force)
+    write_results(args, document, markdown)
 
 
-def measure() -> list[dict]:
-    """One record per (backend, arch, side) of SIDES."""
+def measure(backends: list[str] | None = None) -> list[dict]:
+    """One record per (backend, arch, side) of SIDES (of `backends` only, where given)."""
     work = Path(tempfile.mkdtemp(prefix="harmony-memory-"))
     checkpoints = {
         arch: make_random_checkpoint(arch, SEED, work / f"{arch}.pth")
@@ -114,8 +116,11 @@ def measure() -> list[dict]:
     }
     rows = []
     for (backend, arch), sides in SIDES.items():
+        if backends and backend not in backends:
+            continue
         checkpoint = checkpoints[arch]
-        model = str(checkpoint if backend == "torch" else cached_export(checkpoint, "ort", "fp32"))
+        target = get_backend(backend).export_target
+        model = str(checkpoint if target is None else cached_export(checkpoint, target, "fp32"))
         configs = [
             BenchConfig(arch, str(checkpoint), backend, "fp32", "cpu", s, s, 1, 0, 1, model=model)
             for s in sides

@@ -13,40 +13,33 @@ compute capabilities. Needs libharmony_plugins.so (scripts/build_plugins.sh with
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import resource
 import shlex
-import sys
 import tempfile
 from pathlib import Path
 
 from harmony.contract import ARCHS, PRECISIONS
 from harmony.export import onnx_from_checkpoint
-from harmony.files import write_bytes_atomic
 from harmony.models.init import make_random_checkpoint
 from harmony.profiling.bench import environment
-from harmony.profiling.report import write_json
 from harmony.runtime.engine import engine_from_onnx
 from harmony.runtime.profiles import parse_resolutions, profile_from_resolutions
+from results_files import command_line, results_parser, write_results
 
 SEED = 0
 RESOLUTIONS = "1024,256,2048"  # opt first, then min and max
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", type=Path, required=True)
-    parser.add_argument("--markdown", type=Path, required=True)
-    parser.add_argument("--force", action="store_true")
+    parser = results_parser(__doc__.splitlines()[0])
     args = parser.parse_args()
-    command = "python benchmarks/rtx_build.py " + shlex.join(sys.argv[1:])
+    command = command_line()
     if "HARMONY_PLUGIN_DIR" in os.environ:
         command = f"HARMONY_PLUGIN_DIR={shlex.quote(os.environ['HARMONY_PLUGIN_DIR'])} {command}"
     document = {"environment": environment(command), "results": measure()}
-    write_json(args.json, document, args.force)
-    write_bytes_atomic(args.markdown, markdown(document).encode(), force=args.force)
+    write_results(args, document, markdown)
 
 
 def measure() -> list[dict]:

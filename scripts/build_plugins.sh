@@ -6,7 +6,9 @@
 #
 # Always builds libharmony_cpu_ops.so (g++ only). With nvcc on PATH it also builds the CUDA
 # kernels and libharmony_cuda_ops.so (the kernels for PyTorch), and with TENSORRT_ROOT=<dir with include/NvInfer.h> the TensorRT plugin library
-# libharmony_plugins.so and the pluginHarness executable.
+# libharmony_plugins.so and the pluginHarness executable. With ONNXRUNTIME_ROOT=<dir with
+# include/onnxruntime_c_api.h> it builds libharmony_ort_ops.so, the ONNX Runtime custom ops
+# (ONNX Runtime's C API of that version or older than the runtime that loads it).
 # Output: $HARMONY_PLUGIN_DIR, default <repo>/build/plugins (what harmony.plugins looks up).
 # HARMONY_CUDA_ARCHITECTURES (CMake list, default "80;90") picks the GPU architectures;
 # HARMONY_WERROR=1 makes compiler warnings errors (the tests build so).
@@ -21,7 +23,7 @@ for arg in "$@"; do
         --cpu-only) cpu_only=1 ;;
         --clean) clean=1 ;;
         -h | --help)
-            sed -n '2,13p' "${BASH_SOURCE[0]}"
+            sed -n '2,16p' "${BASH_SOURCE[0]}"
             exit 0
             ;;
         *)
@@ -54,6 +56,9 @@ if [[ ${HARMONY_WERROR:-0} == 1 ]]; then
 fi
 if [[ -n ${TENSORRT_ROOT:-} ]]; then
     configure_args+=(-DTENSORRT_ROOT="$TENSORRT_ROOT")
+fi
+if [[ -n ${ONNXRUNTIME_ROOT:-} ]]; then
+    configure_args+=(-DONNXRUNTIME_ROOT="$ONNXRUNTIME_ROOT")
 fi
 
 mkdir -p "$build_dir"

@@ -15,7 +15,13 @@ import torch
 
 from harmony.models import load_checkpoint
 from harmony.models.init import make_random_checkpoint
-from tests.helpers import BUILD_SCRIPT, bound_plugin_dir, run, tensorrt_plugin_build_env
+from tests.helpers import (
+    BUILD_SCRIPT,
+    bound_plugin_dir,
+    onnxruntime_headers_root,
+    run,
+    tensorrt_plugin_build_env,
+)
 
 
 @pytest.fixture
@@ -33,12 +39,38 @@ def cpu_ops_dir(tmp_path_factory) -> Path:
         if shutil.which(tool) is None:
             pytest.skip(f"{tool} not found: cannot build libharmony_cpu_ops.so")
     build_dir = tmp_path_factory.mktemp("harmony_cpu_ops")
-    run([str(BUILD_SCRIPT), "--cpu-only"], env={"HARMONY_PLUGIN_DIR": str(build_dir)})
+    # Without the ONNX Runtime custom ops: the exporter verifies with libharmony_cpu_ops.so here.
+    env = {"HARMONY_PLUGIN_DIR": str(build_dir), "ONNXRUNTIME_ROOT": ""}
+    run([str(BUILD_SCRIPT), "--cpu-only"], env=env)
     assert (build_dir / "libharmony_cpu_ops.so").is_file()
     from harmony.plugins import cpu
 
     with bound_plugin_dir(build_dir, cpu):
         yield build_dir
+
+
+@pytest.fixture(scope="session")
+def ort_ops_build(tmp_path_factory) -> Path:
+    """libharmony_ort_ops.so (and libharmony_cpu_ops.so) built once from the current sources
+    against the ONNX Runtime C API headers at ONNXRUNTIME_ROOT, warnings as errors; skips where
+    the headers are missing (no package registry has them: bring them from a public ONNX Runtime
+    source, plugins/README.md says how)."""
+    root = onnxruntime_headers_root()
+    build_dir = tmp_path_factory.mktemp("harmony_ort_ops")
+    env = {"HARMONY_PLUGIN_DIR": str(build_dir), "ONNXRUNTIME_ROOT": root, "HARMONY_WERROR": "1"}
+    run([str(BUILD_SCRIPT), "--cpu-only"], env=env)
+    assert (build_dir / "libharmony_ort_ops.so").is_file()
+    return build_dir
+
+
+@pytest.fixture
+def ort_ops_dir(ort_ops_build) -> Path:
+    """harmony.plugins pointed at `ort_ops_build` for one test (the exporter then verifies
+    TensorRT-target graphs in one ONNX Runtime session); `cpu_ops_dir` is restored after."""
+    from harmony.plugins import cpu
+
+    with bound_plugin_dir(ort_ops_build, cpu):
+        yield ort_ops_build
 
 
 @pytest.fixture(scope="session")

@@ -38,6 +38,18 @@ def tensorrt_plugin_build_env(build_dir: Path) -> dict[str, str]:
     }
 
 
+def onnxruntime_headers_root() -> str:
+    """$ONNXRUNTIME_ROOT where it holds include/onnxruntime_c_api.h; skips the test otherwise."""
+    root = os.environ.get("ONNXRUNTIME_ROOT")
+    if not root:
+        pytest.skip(
+            "ONNXRUNTIME_ROOT is not set: point it at a directory with include/onnxruntime_c_api.h"
+        )
+    if not (Path(root) / "include" / "onnxruntime_c_api.h").is_file():
+        pytest.skip(f"ONNXRUNTIME_ROOT={root} has no include/onnxruntime_c_api.h")
+    return root
+
+
 def run(command: list[str], env: dict[str, str] | None = None, timeout: float = 600) -> str:
     """Run `command` (extra `env` on top of os.environ); return its output, fail with it."""
     result = subprocess.run(

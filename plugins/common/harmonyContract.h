@@ -15,11 +15,22 @@ namespace harmony
 namespace contract
 {
 
+// ONNX domain of the custom nodes and its opset version (ONNX Runtime custom-op domain).
+constexpr char const* kOnnxDomain{"harmony"};
+constexpr int32_t kOnnxDomainVersion{1};
 constexpr char const* kPluginNamespace{"harmony"};
 constexpr char const* kPluginVersion{"1"};
 // String fields TensorRT's ONNX parser forwards from every custom node besides the op's own.
 constexpr char const* kPluginVersionAttr{"plugin_version"};
 constexpr char const* kPluginNamespaceAttr{"plugin_namespace"};
+
+// Inputs and output of every exported harmonization graph (image [B,3,H,W], mask [B,1,H,W]).
+constexpr char const* kGraphInputs[]{"image", "mask"};
+constexpr char const* kGraphOutput{"harmonized"};
+
+// The JSON manifest next to every engine (MODEL.engine + suffix) and its schema.
+constexpr char const* kEngineManifestSchema{"harmony-engine-manifest/2"};
+constexpr char const* kEngineManifestSuffix{".json"};
 
 // CascadedLut3D: image [B,3,H,W], mask [B,1,H,W], knots [B,3,9,h,w], curve [B,3,8,h,w].
 constexpr char const* kCascadedLutName{"CascadedLut3D"};

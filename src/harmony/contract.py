@@ -33,6 +33,11 @@ TORCH_NAMESPACE = "harmony"
 GRAPH_INPUTS = ("image", "mask")
 GRAPH_OUTPUT = "harmonized"
 
+# The JSON manifest written next to every engine (`MODEL.engine` + suffix) and its schema
+# (`harmony.runtime.manifest`; the C++ example harmonize_trt reads it too).
+ENGINE_MANIFEST_SCHEMA = "harmony-engine-manifest/2"
+ENGINE_MANIFEST_SUFFIX = ".json"
+
 # Node metadata the exporter keeps: the module scopes a node came from (stage attribution).
 NAME_SCOPES_KEY = "pkg.torch.onnx.name_scopes"
 

@@ -1,4 +1,5 @@
 import re
+import shutil
 
 import numpy as np
 import pytest
@@ -12,9 +13,10 @@ from tests.helpers import blob_mask
 
 
 @pytest.fixture(scope="module")
-def files(tmp_path_factory):
+def files(tmp_path_factory, exported):
     root = tmp_path_factory.mktemp("run")
     checkpoint = make_random_checkpoint("hdnet-lite", 1, root / "lite.pth")
+    shutil.copy(exported("hdnet-lite", "ort", "fp32")[0], root / "lite.onnx")
     image = torch.rand(1, 3, 37, 50, generator=torch.Generator().manual_seed(0))
     write_image(root / "c8.png", image)
     write_image(root / "c16.png", image, bit_depth=16)

@@ -12,6 +12,7 @@ from harmony.errors import HarmonyError
 from harmony.export import default_output_path, onnx_from_checkpoint
 from harmony.export import verify as verify_module
 from harmony.export.metadata import read_metadata
+from harmony.export.reference import VERIFIED_WITH_SPLIT
 
 
 def _leftovers(directory, name):
@@ -129,7 +130,7 @@ def test_trt_graphs_are_verified_with_the_plugin_math(
     report = onnx_from_checkpoint(
         checkpoints["hdnet-lite"], tmp_path / "good.onnx", verify_sizes=[(40, 56)]
     )
-    assert report.custom_nodes_verified_with == "plugin"
+    assert report.custom_nodes_verified_with == VERIFIED_WITH_SPLIT
     from harmony.plugins import cpu
 
     monkeypatch.setattr(cpu, "knn_topk_fusion", lambda features, mask, k=1: features * 0)

@@ -1,5 +1,6 @@
 """The CPU executors of TensorRT-target graphs: split ORT runner and ReferenceEvaluator, with
-the custom nodes computed by the plugins' CPU library or by harmony.ops."""
+the custom nodes computed by the plugins' CPU library or by harmony.ops, and the whole graph in
+one ONNX Runtime session with the custom-op library."""
 
 from __future__ import annotations
 
@@ -20,7 +21,13 @@ from harmony.contract import (
     PLUGIN_VERSION_ATTR,
 )
 from harmony.export.custom_nodes import plugin_attributes
-from harmony.export.reference import SplitOrtRunner, reference_evaluator
+from harmony.export.reference import (
+    VERIFIED_WITH_ORT_OPS,
+    CustomOpSessionRunner,
+    SplitOrtRunner,
+    reference_evaluator,
+    verification_runner,
+)
 from harmony.plugins import cpu
 from tests.helpers import blob_mask
 
@@ -109,3 +116,21 @@ def test_trt_graph_on_reference_evaluator_matches_pytorch(exported, models):
         None, dict(zip(GRAPH_INPUTS, (image.numpy(), mask.numpy()), strict=True))
     )
     np.testing.assert_allclose(actual, expected, atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("arch", ["aict", "hdnet-lite"])
+def test_trt_graph_in_one_session_with_the_custom_op_library(ort_ops_dir, exported, arch):
+    """The exporter's runner where libharmony_ort_ops.so is built: the whole TensorRT-target
+    graph in one ONNX Runtime session agrees with the split run (custom nodes by the CPU build)
+    to float32 rounding (ORT may fuse differently across the cut), both with PyTorch."""
+    path, model = exported(arch, "trt", "fp32")
+    runner, verified_with = verification_runner(path, model)
+    assert isinstance(runner, CustomOpSessionRunner) and verified_with == VERIFIED_WITH_ORT_OPS
+    assert [node.op_type for node in runner.custom_nodes] == [
+        node.op_type for node in model.graph.node if node.domain == ONNX_DOMAIN
+    ]
+    image, mask = torch.rand(1, 3, 45, 61), blob_mask(45, 61)
+    feeds = dict(zip(GRAPH_INPUTS, (image.numpy(), mask.numpy()), strict=True))
+    (whole,) = runner.run(feeds)
+    (split,) = SplitOrtRunner(model, "plugin").run(feeds)
+    np.testing.assert_allclose(whole, split, atol=1e-5, rtol=0)

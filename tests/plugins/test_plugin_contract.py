@@ -36,6 +36,12 @@ def _header_constants() -> dict[str, object]:
 
 def test_header_matches_contract():
     c = _header_constants()
+    assert c["kOnnxDomain"] == contract.ONNX_DOMAIN
+    assert c["kOnnxDomainVersion"] == contract.ONNX_DOMAIN_VERSION
+    assert c["kGraphInputs"] == contract.GRAPH_INPUTS
+    assert c["kGraphOutput"] == contract.GRAPH_OUTPUT
+    assert c["kEngineManifestSchema"] == contract.ENGINE_MANIFEST_SCHEMA
+    assert c["kEngineManifestSuffix"] == contract.ENGINE_MANIFEST_SUFFIX
     assert c["kPluginNamespace"] == contract.PLUGIN_NAMESPACE
     assert c["kPluginVersion"] == contract.PLUGIN_VERSION
     assert c["kPluginVersionAttr"] == contract.PLUGIN_VERSION_ATTR
@@ -67,6 +73,7 @@ CONTRACT_NAMES = (
     *(op.torch_op for op in contract.OPS),
     contract.PLUGIN_VERSION_ATTR,
     contract.PLUGIN_NAMESPACE_ATTR,
+    contract.ENGINE_MANIFEST_SCHEMA,
 )
 CONTRACT_SOURCES = {HEADER, REPO_ROOT / "src" / "harmony" / "contract.py"}
 CODE_FOLDERS = ("src", "plugins", "scripts", "benchmarks", "tests", "examples")

@@ -78,7 +78,10 @@ def test_cascaded_lut_rejects_bad_shapes_like_reference(cpu_ops_dir):
 
 @pytest.mark.parametrize("mask", MASKS)
 @pytest.mark.parametrize("k", [1, 3, 32])
-@pytest.mark.parametrize("shape", [(2, 8, 7, 9), (1, 5, 6, 6)], ids=lambda s: "x".join(map(str, s)))
+# 851 positions: several support blocks and query tasks of the CPU kernel, a partial vector.
+@pytest.mark.parametrize(
+    "shape", [(2, 8, 7, 9), (1, 5, 6, 6), (1, 6, 37, 23)], ids=lambda s: "x".join(map(str, s))
+)
 def test_knn_topk_fusion_equals_reference(cpu_ops_dir, shape, k, mask):
     from harmony.plugins import cpu
 
@@ -86,9 +89,10 @@ def test_knn_topk_fusion_equals_reference(cpu_ops_dir, shape, k, mask):
     expected = knn_topk_fusion(features, m, k=k)
     actual = cpu.knn_topk_fusion(features, m, k=k)
     assert actual.shape == expected.shape and actual.dtype == expected.dtype
-    torch.testing.assert_close(actual, expected, rtol=0, atol=1e-5)
+    # The softmax sums over N positions round in another order than torch's (rtol).
+    torch.testing.assert_close(actual, expected, rtol=3e-5, atol=1e-5)
     torch.testing.assert_close(
-        actual, knn_topk_fusion_materialized(features, m, k=k), rtol=0, atol=1e-5
+        actual, knn_topk_fusion_materialized(features, m, k=k), rtol=3e-5, atol=1e-5
     )
 
 

@@ -7,7 +7,7 @@ import shlex
 
 import pytest
 
-from harmony.contract import CASCADED_LUT
+from harmony.contract import CASCADED_LUT, ENGINE_MANIFEST_SCHEMA
 from harmony.errors import HarmonyError
 from harmony.runtime.manifest import (
     manifest_mismatches,
@@ -25,7 +25,7 @@ def test_round_trip_through_the_file(tmp_path):
     written = manifest.write(engine)
     assert written == manifest_path(engine) == tmp_path / "aict.engine.json"
     data = json.loads(written.read_text())
-    assert data["schema"] == "harmony-engine-manifest/2"
+    assert data["schema"] == ENGINE_MANIFEST_SCHEMA
     assert data["runtime"] == {"name": "tensorrt", "version": "10.13.0.35"}
     assert data["gpu"] == {"name": GPU.name, "compute_capability": "9.0"}
     assert data["compute_capabilities"] == ["9.0"]
@@ -215,7 +215,7 @@ def test_missing_manifest_is_a_clear_error(tmp_path):
     ("content", "problem"),
     [
         ("{not json", "corrupt"),
-        ('{"schema": "harmony-engine-manifest/2"}', r"missing key '\w+'"),
+        (json.dumps({"schema": ENGINE_MANIFEST_SCHEMA}), r"missing key '\w+'"),
         ('{"schema": "harmony-engine-manifest/1"}', "unsupported schema"),
         ('{"schema": "harmony-engine-manifest/9"}', "unsupported schema"),
         ("[]", "corrupt"),

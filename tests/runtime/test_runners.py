@@ -86,7 +86,6 @@ def test_unavailable_backend_refuses_to_activate_with_its_reason(lite):
     [
         ("a.pth", None, "torch"),
         ("a.safetensors", None, "torch"),
-        ("a.onnx", None, "ort"),
         ("a.engine", "trt", "trt"),
     ],
 )
@@ -99,12 +98,27 @@ def test_backend_from_suffix(name, backend, expected):
     [
         ("a.txt", None, "cannot tell what"),
         ("a.pth", "ort", "harmony-export MODEL --target ort"),
-        ("a.onnx", "trt", "harmony build MODEL.onnx"),
     ],
 )
 def test_backend_mismatch_says_how_to_convert(name, backend, message):
     with pytest.raises(HarmonyError, match=message):
         backend_for_file(name, backend)
+
+
+def test_onnx_graphs_run_on_the_backend_of_their_target(exported):
+    """Both ONNX Runtime backends take .onnx files: the graph's export target decides, a forced
+    backend of the other target is refused by its runner with the right one named."""
+    from harmony.runtime.ort_runner import OrtRunner
+
+    portable, _ = exported("hdnet-lite", "ort", "fp32")
+    custom, _ = exported("hdnet-lite", "trt", "fp32")
+    assert backend_for_file(portable).name == "ort"
+    assert backend_for_file(custom).name == "ort-custom"
+    assert backend_for_file(custom, "ort").name == "ort"
+    with pytest.raises(HarmonyError, match=r"trt-target graph.*--backend ort-custom"):
+        OrtRunner(custom)
+    with pytest.raises(HarmonyError, match=r"harmony build MODEL\.onnx"):
+        backend_for_file(custom, "trt")
 
 
 def test_trt_runner_is_unavailable_without_tensorrt(tmp_path):

@@ -194,10 +194,7 @@ def _summary(report) -> str:
             rows.append([f"parity {result.size}", f"max abs {result.max_abs:.2e}, PSNR {psnr} dB"])
         rows.append(["parity bound", f"PSNR >= {report.min_psnr_db:.0f} dB: passed"])
         if report.custom_nodes_verified_with:
-            from harmony.export.reference import CUSTOM_NODE_IMPLEMENTATIONS
-
-            implementation = CUSTOM_NODE_IMPLEMENTATIONS[report.custom_nodes_verified_with]
-            rows.append(["custom nodes run by", implementation.description])
+            rows.append(["custom nodes run by", report.custom_nodes_verified_with])
     else:
         rows.append(["parity", "not verified (--no-verify)"])
     lines = [f"wrote {report.path}", "", format_table(["", ""], rows)]

@@ -76,7 +76,7 @@ def run_command(
     whether the run fits in memory.
     """
     from harmony.data import check_image_output, read_image, read_mask
-    from harmony.runtime.backends import backend_for_file, runner_for
+    from harmony.runtime.backends import get_backend, runner_for
 
     check_image_output(output, force=force)
     runner = runner_for(model_path, backend, device, precision, kernels=kernels)
@@ -94,9 +94,13 @@ def run_command(
         if not no_size_check and runner.arch is not None:
             from harmony.runtime.limits import refuse_if_too_large
 
-            entry = backend_for_file(model_path, backend)
             refuse_if_too_large(
-                entry, runner.arch, runner.device, height, width, override="--no-size-check"
+                get_backend(runner.backend),
+                runner.arch,
+                runner.device,
+                height,
+                width,
+                override="--no-size-check",
             )
         with elapsed_progress(f"harmonizing {width}x{height} with {runner.name}"):
             start = time.perf_counter()

@@ -5,7 +5,8 @@
 
 The graph is written to a temporary file next to the output, checked (ONNX checker, shape
 inference, parity with the PyTorch pipeline on demo composites; the custom nodes of
-TensorRT-target graphs computed by the plugins' CPU build) and only then renamed into place; a
+TensorRT-target graphs computed by the plugins' math: libharmony_ort_ops.so in one ONNX Runtime
+session, or the plugins' CPU build between ORT segments) and only then renamed into place; a
 failed check leaves no file.
 """
 
@@ -22,7 +23,7 @@ from harmony.contract import DEFAULT_OPSET
 from harmony.errors import HarmonyError
 from harmony.export.graph import GraphOptions, onnx_from_model
 from harmony.export.metadata import export_metadata, set_metadata
-from harmony.export.reference import SplitOrtRunner
+from harmony.export.reference import verification_runner
 from harmony.export.verify import (
     DEFAULT_SIZES,
     MIN_PSNR_DB,
@@ -34,11 +35,6 @@ from harmony.export.verify import (
 )
 from harmony.files import atomic_output, check_writable, sha256_file
 from harmony.models import load_checkpoint
-
-# The custom nodes of TensorRT-target graphs are verified with the plugins' CPU build
-# (libharmony_cpu_ops.so), an implementation independent of the `harmony.ops` reference that the
-# PyTorch side of the comparison runs.
-VERIFY_CUSTOM_NODES_WITH = "plugin"
 
 
 @dataclass
@@ -56,7 +52,9 @@ class ExportReport:
     file_bytes: int
     parity: list[Parity] = field(default_factory=list)
     min_psnr_db: float | None = None
-    # Which implementation computed the custom nodes in the parity run (None: no custom nodes).
+    # What computed the custom nodes in the parity run (None: no custom nodes): the plugins'
+    # math (`export.reference.verification_runner`), independent of the `harmony.ops` reference
+    # that the PyTorch side of the comparison runs.
     custom_nodes_verified_with: str | None = None
     warnings: list[str] = field(default_factory=list)
 
@@ -178,11 +176,9 @@ def onnx_from_checkpoint(
         del proto
         report.file_bytes = os.path.getsize(tmp)
         if verify:
-            runner = SplitOrtRunner(check_graph(tmp), VERIFY_CUSTOM_NODES_WITH)
+            runner, report.custom_nodes_verified_with = verification_runner(tmp, check_graph(tmp))
             report.parity = parity(model, runner, verify_sizes, batch or 1, io_fp16)
             report.min_psnr_db = MIN_PSNR_DB[precision]
-            if runner.custom_nodes:
-                report.custom_nodes_verified_with = VERIFY_CUSTOM_NODES_WITH
             check_parity(report.parity, precision)
     return report
 

@@ -1,6 +1,10 @@
 """CPU execution of TensorRT-target graphs (with the contract's custom nodes).
 
-Two runners, both executing the exact bytes TensorRT receives, with the custom nodes computed by
+`verification_runner` is what the exporter checks a written graph with: the whole graph in one
+ONNX Runtime session with libharmony_ort_ops.so (`CustomOpSessionRunner`, as a deployment on ONNX
+Runtime runs it) where that library is built, else `SplitOrtRunner` with the plugins' CPU build.
+
+The runners below execute the exact bytes TensorRT receives, with the custom nodes computed by
 one of two independent implementations (`CUSTOM_NODE_IMPLEMENTATIONS`):
 
 - "plugin": libharmony_cpu_ops.so (`harmony.plugins.cpu`), the TensorRT plugins' own math built
@@ -30,7 +34,10 @@ from onnx.reference import ReferenceEvaluator
 from onnx.reference.op_run import OpRun
 
 from harmony.contract import CASCADED_LUT, KNN_TOPK_FUSION, ONNX_DOMAIN, OpContract
+from harmony.errors import HarmonyError
 from harmony.export.custom_nodes import contract_of, op_attributes
+from harmony.plugins import ort_ops_library_path
+from harmony.plugins.ort import inference_session
 
 
 @dataclass(frozen=True)
@@ -104,14 +111,14 @@ class SplitOrtRunner:
     Args:
         model: the ONNX model (as written to disk: this runner does not modify its nodes).
         implementation: "plugin" (libharmony_cpu_ops.so) or "reference" (`harmony.ops`).
-        providers: ONNX Runtime execution providers, default CPU.
+        device: where ONNX Runtime runs the standard nodes ("cpu" or "cuda").
     """
 
     def __init__(
         self,
         model: onnx.ModelProto,
         implementation: str,
-        providers: Sequence[str] = ("CPUExecutionProvider",),
+        device: str = "cpu",
     ):
         if implementation not in CUSTOM_NODE_IMPLEMENTATIONS:
             raise ValueError(
@@ -121,7 +128,7 @@ class SplitOrtRunner:
         self.implementation = implementation
         self.input_names = [value.name for value in model.graph.input]
         self.output_names = [value.name for value in model.graph.output]
-        self._steps = list(_partition(model, list(providers)))
+        self._steps = list(_partition(model, device))
         # After step i, the values no later step reads are released (bounds peak memory).
         last_read: dict[str, int] = {}
         for index, step in enumerate(self._steps):
@@ -153,15 +160,54 @@ class SplitOrtRunner:
         return [values[name] for name in self.output_names]
 
 
+class CustomOpSessionRunner:
+    """Run a graph in one ONNX Runtime session, its custom nodes computed by libharmony_ort_ops.so
+    (the plugins' math).
+
+    Args:
+        path: the graph file (as written: this runner does not modify it).
+        model: the same graph, loaded (for its list of custom nodes).
+    """
+
+    def __init__(self, path, model: onnx.ModelProto):
+        self.custom_nodes = [node for node in model.graph.node if contract_of(node) is not None]
+        self.session = inference_session(path, custom_ops=True, low_memory=True)
+        self.output_names = [value.name for value in model.graph.output]
+
+    def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """Outputs of the graph (in graph order) for `feeds` {input name: array}."""
+        return self.session.run(self.output_names, feeds)
+
+
+# What computed the custom nodes in the exporter's verification, as its report says.
+VERIFIED_WITH_ORT_OPS = "libharmony_ort_ops.so, the whole graph in one ONNX Runtime session"
+VERIFIED_WITH_SPLIT = (
+    "libharmony_cpu_ops.so between ONNX Runtime segments (libharmony_ort_ops.so is not built)"
+)
+
+
+def verification_runner(path, model: onnx.ModelProto):
+    """(runner, what computes its custom nodes) for checking the written graph `path`: one ONNX
+    Runtime session with libharmony_ort_ops.so where it is built, else `SplitOrtRunner` with the
+    plugins' CPU build (libharmony_cpu_ops.so). Both run the plugins' math, not `harmony.ops`."""
+    if not any(contract_of(node) is not None for node in model.graph.node):
+        return SplitOrtRunner(model, "plugin"), None
+    try:
+        ort_ops_library_path()
+    except HarmonyError:
+        return SplitOrtRunner(model, "plugin"), VERIFIED_WITH_SPLIT
+    return CustomOpSessionRunner(path, model), VERIFIED_WITH_ORT_OPS
+
+
 def _step_inputs(step) -> list[str]:
     return list(step.node.input) if isinstance(step, _CustomStep) else list(step.inputs)
 
 
-def _partition(model: onnx.ModelProto, providers: list[str]):
+def _partition(model: onnx.ModelProto, device: str):
     """Yield ORT segments and custom steps in execution order."""
     graph = model.graph
     if not any(node.domain == ONNX_DOMAIN for node in graph.node):
-        yield _segment(model, list(graph.node), set(), providers)
+        yield _segment(model, list(graph.node), set(), device)
         return
     types = _value_types(model)
     graph_outputs = {value.name for value in graph.output}
@@ -177,11 +223,11 @@ def _partition(model: onnx.ModelProto, providers: list[str]):
             continue
         if pending:
             needed = {n for n, last in last_consumer.items() if last >= index} | graph_outputs
-            yield _segment(model, pending, needed, providers, types)
+            yield _segment(model, pending, needed, device, types)
             pending = []
         yield _CustomStep(node, contract, op_attributes(node, contract))
     if pending:
-        yield _segment(model, pending, graph_outputs, providers, types)
+        yield _segment(model, pending, graph_outputs, device, types)
 
 
 def _value_types(model: onnx.ModelProto) -> dict[str, int]:
@@ -220,7 +266,7 @@ def _known_types(graph: onnx.GraphProto) -> dict[str, int]:
     return types
 
 
-def _segment(model, nodes, needed, providers, types=None) -> _Segment:
+def _segment(model, nodes, needed, device, types=None) -> _Segment:
     graph = model.graph
     if types is None:  # the whole graph is one segment
         sub = model
@@ -247,11 +293,8 @@ def _segment(model, nodes, needed, providers, types=None) -> _Segment:
         opsets = [imp for imp in model.opset_import if imp.domain != ONNX_DOMAIN]
         sub = onnx.helper.make_model(sub_graph, opset_imports=opsets, ir_version=model.ir_version)
         sub.functions.extend(model.functions)
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    # Without the arena, memory of a large run (the ORT KNN's N x N matrix) is given back.
-    options.enable_cpu_mem_arena = False
-    session = ort.InferenceSession(sub.SerializeToString(), options, providers=providers)
+    # Memory of a large run (the ORT KNN's N x N matrix) is given back.
+    session = inference_session(sub.SerializeToString(), device, low_memory=True)
     return _Segment(session, inputs, outputs)
 
 

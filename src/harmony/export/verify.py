@@ -2,8 +2,8 @@
 
 Parity runs the graph on demo composites (`harmony.data.demo_composite`) and compares it with
 `harmony.harmonize` (the PyTorch pipeline) in float32: max abs error and PSNR over [0,1]. Graphs
-run through `SplitOrtRunner` on the very bytes written: standard nodes in ONNX Runtime, custom
-nodes in the implementation the runner was given (the exporter: the plugins' CPU build).
+run on the very bytes written, by a runner of `harmony.export.reference` (the exporter's:
+`verification_runner`, custom nodes in the plugins' math).
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from harmony import harmonize
 from harmony.contract import GRAPH_INPUTS
 from harmony.data import demo_composite
 from harmony.errors import HarmonyError
-from harmony.export.reference import SplitOrtRunner
 
 MIN_PSNR_DB = {"fp32": 60.0, "fp16": 40.0}
 # One square and one non-square size that is not a multiple of 8 (exercises HDNet's padding).
@@ -77,12 +76,13 @@ def psnr_db(expected: np.ndarray, actual: np.ndarray) -> float:
 
 def parity(
     model: nn.Module,
-    runner: SplitOrtRunner,
+    runner,
     sizes: Sequence[tuple[int, int]] = DEFAULT_SIZES,
     batch: int = 1,
     io_fp16: bool = False,
 ) -> list[Parity]:
-    """Compare the graph run by `runner` with `harmony.harmonize(model, ...)` at each size."""
+    """Compare the graph run by `runner` (anything with `run(feeds) -> [output]`, e.g. a
+    `SplitOrtRunner`) with `harmony.harmonize(model, ...)` at each size."""
     results = []
     for height, width in sizes:
         image, mask = demo_batch(height, width, batch)

@@ -1,5 +1,6 @@
-"""Locate and call the native libraries built from `plugins/`: the TensorRT plugin library and
-the two C-ABI builds of the fused ops (CPU: `harmony.plugins.cpu`, CUDA: `harmony.plugins.cuda`).
+"""Locate and call the native libraries built from `plugins/`: the TensorRT plugin library, the
+two C-ABI builds of the fused ops (CPU: `harmony.plugins.cpu`, CUDA: `harmony.plugins.cuda`) and
+the ONNX Runtime custom-op library (`harmony.plugins.ort`).
 
 Where they are looked up (`plugin_dir()`), first match wins:
 
@@ -22,13 +23,15 @@ PLUGIN_DIR_ENV = "HARMONY_PLUGIN_DIR"
 PLUGIN_LIBRARY = "libharmony_plugins.so"
 CPU_OPS_LIBRARY = "libharmony_cpu_ops.so"
 CUDA_OPS_LIBRARY = "libharmony_cuda_ops.so"
+ORT_OPS_LIBRARY = "libharmony_ort_ops.so"
 
 _PACKAGED_DIR = Path(__file__).resolve().parent / "lib"
 # src/harmony/plugins/__init__.py -> the checkout's root, when the package runs from one.
 _CHECKOUT_DIR = Path(__file__).resolve().parents[3]
 _BUILD_HINT = (
     "build it with `scripts/build_plugins.sh` in a checkout of harmony-deploy (the CUDA libraries "
-    "need nvcc, the TensorRT plugin library also TENSORRT_ROOT=<dir with include/NvInfer.h>) and "
+    "need nvcc, the TensorRT plugin library also TENSORRT_ROOT=<dir with include/NvInfer.h>, the "
+    "ONNX Runtime custom ops ONNXRUNTIME_ROOT=<dir with include/onnxruntime_c_api.h>) and "
     f"set {PLUGIN_DIR_ENV} to the directory it wrote, or reinstall with `pip install .` there"
 )
 
@@ -71,6 +74,15 @@ def cuda_library_path() -> Path:
     return _existing(CUDA_OPS_LIBRARY)
 
 
+def ort_ops_library_path() -> Path:
+    """Path of libharmony_ort_ops.so, the ONNX Runtime custom ops (see harmony.plugins.ort).
+
+    Raises:
+        HarmonyError: the library has not been built (the message says how to build it).
+    """
+    return _existing(ORT_OPS_LIBRARY)
+
+
 def call_checked(library: ctypes.CDLL, function: str, last_error: str, *args) -> None:
     """Call `function` of a C-ABI library (0 = success); raise RuntimeError with the message of
     `last_error` otherwise. Callers validate arguments first, so a failure is a library bug or
@@ -96,5 +108,6 @@ __all__ = [
     "cpu_library_path",
     "cuda_library_path",
     "library_path",
+    "ort_ops_library_path",
     "plugin_dir",
 ]

@@ -109,6 +109,18 @@ register(
 )
 register(
     Backend(
+        name="ort-custom",
+        artifact="onnx",
+        suffixes=(".onnx",),
+        devices=("cpu", "cuda"),
+        runner="harmony.runtime.ort_runner:OrtCustomOpRunner",
+        loader="harmony.runtime.loaders:exported_graph",
+        export_target="trt",
+        options=("threads",),
+    )
+)
+register(
+    Backend(
         name="trt",
         artifact="engine",
         suffixes=(".engine", ".plan"),
@@ -134,26 +146,40 @@ def get_backend(name: str) -> Backend:
 
 def backend_for_file(model_path: str | os.PathLike, backend: str | None = None) -> Backend:
     """The backend that runs `model_path` as it is: `backend` if given and it runs that kind of
-    file, else the one whose suffixes match.
+    file, else the one whose suffixes match (an ONNX graph: the one of its export target).
 
     Raises:
         HarmonyError: an unknown suffix, or a backend that cannot run this file (the message
             says how to convert it).
     """
     suffix = Path(model_path).suffix.lower()
-    natural = next((b for b in BACKENDS.values() if suffix in b.suffixes), None)
-    if natural is None:
+    candidates = [b for b in BACKENDS.values() if suffix in b.suffixes]
+    if not candidates:
         kinds = "; ".join(f"{', '.join(b.suffixes)} ({b.name})" for b in BACKENDS.values())
         raise HarmonyError(
             f"cannot tell what {model_path} is from its suffix '{suffix}'; expected {kinds}"
         )
-    if backend is None or backend == natural.name:
+    if backend is not None and get_backend(backend) in candidates:
+        return get_backend(backend)
+    natural = _natural_backend(model_path, candidates)
+    if backend is None:
         return natural
     wanted = get_backend(backend)
     raise HarmonyError(
         f"--backend {wanted.name} cannot run {model_path} (a {suffix} file runs on "
         f"'{natural.name}'); {_conversion_hint(natural, wanted)}"
     )
+
+
+def _natural_backend(model_path: str | os.PathLike, candidates: list[Backend]) -> Backend:
+    """The one of `candidates` (backends taking the file's suffix) made for this file: where
+    several take it (.onnx), the one whose export target the graph was written for."""
+    if len(candidates) == 1:
+        return candidates[0]
+    from harmony.export.metadata import read_graph_metadata
+
+    target = read_graph_metadata(model_path)["target"]
+    return next(b for b in candidates if b.export_target == target)
 
 
 def _conversion_hint(natural: Backend, wanted: Backend) -> str:

@@ -2,9 +2,10 @@
 of runs that cannot fit, with the estimate, the limit and what to do instead.
 
 Peak memory of a run grows linearly with the input's pixels (activations), plus, for the
-ORT-target HDNet graphs, the N x N similarity of LocalDynamics (N = H*W/64) that ONNX Runtime
-holds about `knn_factor` times over. `MEMORY_MODELS` holds those coefficients per backend and
-architecture, fitted to peak RSS measured on a CPU (`benchmarks/memory_model.py`, results in
+ORT-target HDNet graphs (not the TensorRT-target ones ort-custom runs), the N x N similarity of
+LocalDynamics (N = H*W/64) that ONNX Runtime holds about `knn_factor` times over.
+`MEMORY_MODELS` holds those coefficients per backend and architecture, fitted to peak RSS
+measured on a CPU (`benchmarks/memory_model.py`, results in
 `benchmarks/results/memory_model.md`); on a GPU the same activations are assumed. Engines need
 no guard: their optimization profile bounds the input size.
 
@@ -49,6 +50,9 @@ MEMORY_MODELS = {
     ("ort", "aict"): MemoryModel(835 * MIB, 288),
     ("ort", "hdnet"): MemoryModel(1045 * MIB, 1092, knn_factor=1.0),
     ("ort", "hdnet-lite"): MemoryModel(714 * MIB, 52, knn_factor=1.3),
+    ("ort-custom", "aict"): MemoryModel(734 * MIB, 44),
+    ("ort-custom", "hdnet"): MemoryModel(611 * MIB, 1832),
+    ("ort-custom", "hdnet-lite"): MemoryModel(504 * MIB, 522),
 }
 
 

@@ -12,7 +12,7 @@ Schema (`"schema": "harmony-engine-manifest/2"`):
     harmony_version    version of harmony-deploy that built it
     built_at           UTC build time, ISO 8601
     engine_sha256      SHA-256 of the engine file (detects a replaced or truncated engine)
-    cache_key          the engine-cache key of the build (harmony.runtime.engine)
+    cache_key          the engine-cache key of the build (harmony.runtime.engine_cache)
     runtime            {"name": "tensorrt" or "tensorrt-rtx", "version": e.g. "10.8.0.43"}
     gpu                {"name": ..., "compute_capability": "9.0"} of a TensorRT build; null
                        for TensorRT-RTX (built for targets, on any machine)
@@ -39,6 +39,7 @@ import shlex
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from harmony.contract import ENGINE_MANIFEST_SCHEMA, ENGINE_MANIFEST_SUFFIX
 from harmony.errors import HarmonyError
 from harmony.files import write_bytes_atomic
 from harmony.runtime.profiles import Profile
@@ -50,8 +51,8 @@ from harmony.runtime.trt_env import (
     plugin_library,
 )
 
-SCHEMA = "harmony-engine-manifest/2"
-MANIFEST_SUFFIX = ".json"
+SCHEMA = ENGINE_MANIFEST_SCHEMA
+MANIFEST_SUFFIX = ENGINE_MANIFEST_SUFFIX
 
 
 def manifest_path(engine_path: str | os.PathLike) -> Path:

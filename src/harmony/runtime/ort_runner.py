@@ -1,4 +1,6 @@
-"""The ONNX Runtime backend: an ORT-target graph from `harmony-export --target ort`."""
+"""The ONNX Runtime backends: `ort` runs ORT-target graphs (`harmony-export --target ort`,
+standard operators only), `ort-custom` runs TensorRT-target graphs unchanged, their custom nodes
+computed by libharmony_ort_ops.so (`harmony.plugins.ort`)."""
 
 from __future__ import annotations
 
@@ -10,29 +12,34 @@ import torch
 
 from harmony.contract import GRAPH_INPUTS, GRAPH_OUTPUT
 from harmony.errors import HarmonyError
+from harmony.plugins import ort_ops_library_path
+from harmony.plugins.ort import PROVIDERS, inference_session
 from harmony.runtime.base import Availability, Runner
 
-PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 _NUMPY_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16}
 
 
 class OrtRunner(Runner):
-    """Run an ONNX graph with ONNX Runtime.
+    """Run an ONNX graph of `target` with ONNX Runtime.
 
     Args:
-        onnx_path: a graph exported with `--target ort` (TensorRT-target graphs hold custom
-            nodes that ONNX Runtime cannot run: they are refused with a message).
+        onnx_path: a graph exported with `--target ort` (a TensorRT-target graph is refused
+            with a message pointing at the ort-custom backend).
         device: "cpu" (default) or "cuda" (needs onnxruntime-gpu).
         precision: the precision the caller expects; None (default) takes the graph's own. A
             graph exported at another precision is refused (re-export it).
         threads: intra-op threads; None (default) lets ONNX Runtime decide.
 
     Raises:
-        HarmonyError: an unreadable graph, one harmony-export did not write, a TensorRT-target
-            graph, or a precision mismatch (checked here, before any session is created).
+        HarmonyError: an unreadable graph, one harmony-export did not write, a graph of the
+            other target, or a precision mismatch (checked here, before any session is created).
     """
 
     backend = "ort"
+    # The export target this runner runs; custom nodes (trt) need the custom-op library.
+    target = "ort"
+    # Sessions without ORT's memory arena and pattern (`harmony.plugins.ort.inference_session`).
+    low_memory = False
 
     def __init__(
         self,
@@ -47,20 +54,20 @@ class OrtRunner(Runner):
         self.onnx_path = Path(onnx_path)
         self.threads = threads
         metadata = read_graph_metadata(self.onnx_path)
-        if metadata["target"] != "ort":
+        if metadata["target"] != self.target:
             raise HarmonyError(
-                f"{self.onnx_path} is a {metadata['target']}-target graph: its custom harmony "
-                "nodes run in TensorRT, not in ONNX Runtime. Export an ONNX Runtime graph with "
-                "harmony-export CHECKPOINT --target ort"
+                f"{self.onnx_path} is a {metadata['target']}-target graph; the {self.backend} "
+                f"backend runs {self.target}-target graphs: run it with --backend "
+                f"{_BACKEND_OF_TARGET[metadata['target']]}"
             )
         if precision is not None and precision != metadata["precision"]:
             raise HarmonyError(
                 f"{self.onnx_path} is a {metadata['precision']} graph and runs at that precision "
-                f"only; for {precision} export it again (harmony-export CHECKPOINT --target ort"
-                f"{' --fp16' if precision == 'fp16' else ''})"
+                f"only; for {precision} export it again (harmony-export CHECKPOINT --target "
+                f"{self.target}{' --fp16' if precision == 'fp16' else ''})"
             )
         super().__init__(
-            name or f"ort[{self.onnx_path.name},{device}]",
+            name or f"{self.backend}[{self.onnx_path.name},{device}]",
             device,
             metadata["precision"],
             metadata["arch"],
@@ -84,20 +91,13 @@ class OrtRunner(Runner):
         return Availability(True)
 
     def activate_impl(self) -> None:
-        import onnxruntime
-
-        options = onnxruntime.SessionOptions()
-        if self.threads is not None:
-            options.intra_op_num_threads = self.threads
-        try:
-            session = onnxruntime.InferenceSession(
-                str(self.onnx_path), options, providers=[PROVIDERS[self.device]]
-            )
-        except Exception as exc:  # ORT raises its own exception types for bad graphs
-            raise HarmonyError(
-                f"ONNX Runtime cannot load {self.onnx_path}: {str(exc).splitlines()[0]}; "
-                "re-export it with harmony-export --target ort"
-            ) from None
+        session = inference_session(
+            self.onnx_path,
+            self.device,
+            custom_ops=self.target == "trt",
+            threads=self.threads,
+            low_memory=self.low_memory,
+        )
         names = [i.name for i in session.get_inputs()]
         if tuple(names) != GRAPH_INPUTS:
             raise HarmonyError(
@@ -117,3 +117,29 @@ class OrtRunner(Runner):
 
     def deactivate_impl(self) -> None:
         self.session = None
+
+
+class OrtCustomOpRunner(OrtRunner):
+    """Run a TensorRT-target graph with ONNX Runtime and libharmony_ort_ops.so: the custom
+    nodes in the plugins' math (CPU kernels; on CUDA, with onnxruntime-gpu, the plugin kernels
+    where the library was built with nvcc), O(N * k) memory for HDNet's KNN fusion."""
+
+    backend = "ort-custom"
+    target = "trt"
+    # Made for 2048x2048 on the CPU: peak memory stays that of one run.
+    low_memory = True
+
+    @classmethod
+    def availability(cls, device: str, precision: str | None = None) -> Availability:
+        available = super().availability(device, precision)
+        if not available.ok:
+            return available
+        try:
+            ort_ops_library_path()
+        except HarmonyError as exc:
+            return Availability(False, str(exc))
+        return Availability(True)
+
+
+# The backend that runs the graphs of each export target.
+_BACKEND_OF_TARGET = {OrtRunner.target: OrtRunner.backend, "trt": OrtCustomOpRunner.backend}
