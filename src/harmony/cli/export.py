@@ -154,19 +154,14 @@ def _engine_profile(
     """The engine's profile; fails before the (long) export when it cannot be built here (the
     destination, the runtime, its targets and timing cache are checked)."""
     from harmony.contract import DEFAULT_RESOLUTIONS
-    from harmony.files import check_writable
-    from harmony.runtime.manifest import manifest_path
+    from harmony.runtime.engine import check_engine_request
     from harmony.runtime.profiles import profile_from_resolutions
-    from harmony.runtime.trt_env import get_runtime, import_runtime, plugin_library
+    from harmony.runtime.trt_env import import_runtime, plugin_library
 
     if target != "trt":
         raise HarmonyError("--engine needs --target trt (TensorRT runs the custom-node graph)")
-    for path in (engine, manifest_path(engine)):
-        check_writable(path, force)
+    trt_runtime = check_engine_request(engine, force, runtime, compute_capabilities, timing_cache)
     profile = profile_from_resolutions(resolutions or DEFAULT_RESOLUTIONS, batch or 1)
-    trt_runtime = get_runtime(runtime)
-    trt_runtime.check_targets(compute_capabilities)
-    trt_runtime.check_timing_cache(timing_cache)
     import_runtime(trt_runtime)
     plugin_library()  # the trt target's custom nodes need it
     return profile

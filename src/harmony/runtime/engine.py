@@ -24,7 +24,7 @@ from harmony.runtime.engine_builder import serialized_engine_impl
 from harmony.runtime.engine_cache import EngineSpec, engine_spec
 from harmony.runtime.manifest import BuildRecord, EngineManifest, PluginRecord, manifest_path
 from harmony.runtime.profiles import Profile
-from harmony.runtime.trt_env import PLUGIN_VERSIONS, import_runtime
+from harmony.runtime.trt_env import PLUGIN_VERSIONS, TrtRuntime, get_runtime, import_runtime
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,31 @@ class BuiltEngine:
     path: Path
     manifest: EngineManifest
     reused: bool
+
+
+def check_engine_request(
+    output: str | os.PathLike | None,
+    force: bool,
+    runtime: str | None,
+    compute_capabilities: tuple[str, ...],
+    timing_cache: str | os.PathLike | None,
+) -> TrtRuntime:
+    """The runtime of an engine build, after the checks that need neither the graph nor the
+    runtime's module: the destinations (`output` and its manifest, the timing cache), the
+    runtime's name, the targets it can build for and whether it has a timing cache.
+
+    Raises:
+        HarmonyError: what would make the build fail, said before any work.
+    """
+    if output is not None:
+        for path in (Path(output), manifest_path(output)):
+            check_writable(path, force)
+    if timing_cache is not None:
+        check_writable(timing_cache, force=True)
+    trt_runtime = get_runtime(runtime)
+    trt_runtime.check_targets(compute_capabilities)
+    trt_runtime.check_timing_cache(timing_cache)
+    return trt_runtime
 
 
 def engine_from_onnx(
@@ -76,11 +101,7 @@ def engine_from_onnx(
         raise HarmonyError(f"workspace must be a positive number of MiB, got {workspace_mib!r}")
     if output is None and not use_cache:
         raise HarmonyError("pass an output path (-o ENGINE) when not using the engine cache")
-    if output is not None:
-        for path in (Path(output), manifest_path(output)):
-            check_writable(path, force)
-    if timing_cache is not None:
-        check_writable(timing_cache, force=True)
+    check_engine_request(output, force, runtime, tuple(compute_capabilities), timing_cache)
     workspace_bytes = None if workspace_mib is None else int(workspace_mib) << 20
 
     spec = engine_spec(  # the graph is read first
@@ -92,7 +113,6 @@ def engine_from_onnx(
         embed_plugins=embed_plugins,
     )
     trt = import_runtime(spec.runtime)
-    spec.runtime.check_timing_cache(timing_cache)
     timing_cache = None if timing_cache is None else Path(timing_cache)
     if not use_cache:
         destination = Path(output)  # type: ignore[arg-type]
