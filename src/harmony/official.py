@@ -30,7 +30,6 @@ import copy
 import functools
 import importlib
 import importlib.util
-import math
 import os
 import sys
 import types
@@ -40,6 +39,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from harmony.metrics import psnr_db
 
 AICT_ENV = "HARMONY_OFFICIAL_AICT"
 HDNET_ENV = "HARMONY_OFFICIAL_HDNET"
@@ -230,12 +231,6 @@ def resize_batch_cv2(batch: torch.Tensor, height: int, width: int) -> torch.Tens
     return (out[..., None] if out.dim() == 3 else out).permute(0, 3, 1, 2).contiguous()
 
 
-def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    """PSNR in dB of two images in [0,1] (inf when identical)."""
-    mse = torch.mean((a.double() - b.double()) ** 2).item()
-    return math.inf if mse == 0 else 10.0 * math.log10(1.0 / mse)
-
-
 # ---------------------------------------------------------------------------------------------
 # Parity cases: the official network and ours loaded from the same official-format checkpoint.
 
@@ -274,7 +269,7 @@ def hdnet_parity(official: nn.Module, ours: nn.Module, height: int, width: int) 
     return {
         "generator max abs": max_abs(ours_generated, generated),
         "harmonized max abs": max_abs(ours_harmonized, reference),
-        "harmonized PSNR dB": psnr(ours_harmonized, reference),
+        "harmonized PSNR dB": psnr_db(reference.detach().numpy(), ours_harmonized.detach().numpy()),
         "output - input mean abs": (reference - image).abs().mean().item(),
     }
 
@@ -304,7 +299,9 @@ def aict_network_parity(
         "curve max abs": max_abs(curve, reference["params"].reshape(curve.shape)),
         "low-res output max abs": max_abs(ours_low, reference["images"]),
         "full-res output max abs": max_abs(ours_full, reference["images_fullres"]),
-        "full-res output PSNR dB": psnr(ours_full, reference["images_fullres"]),
+        "full-res output PSNR dB": psnr_db(
+            reference["images_fullres"].detach().numpy(), ours_full.detach().numpy()
+        ),
         "output - input mean abs": (reference["images_fullres"] - image).abs().mean().item(),
     }
     if with_float64:
@@ -342,5 +339,5 @@ def aict_pipeline_parity(official: nn.Module, ours: nn.Module, height: int, widt
     result = harmonize(ours, image, mask)
     return {
         "full-res output max abs": max_abs(result, reference),
-        "full-res output PSNR dB": psnr(result, reference),
+        "full-res output PSNR dB": psnr_db(reference.detach().numpy(), result.detach().numpy()),
     }

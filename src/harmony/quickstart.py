@@ -13,7 +13,7 @@ from pathlib import Path
 
 from harmony.contract import ARCHS
 from harmony.data import make_demo_dataset, read_image, read_mask, write_image
-from harmony.export.verify import psnr_db
+from harmony.metrics import psnr_db
 from harmony.models import harmonize, load_checkpoint
 from harmony.models.init import make_random_checkpoint
 

@@ -15,7 +15,8 @@ import torch
 from harmony import harmonize
 from harmony.contract import GRAPH_INPUTS
 from harmony.export.reference import SplitOrtRunner
-from harmony.export.verify import MIN_PSNR_DB, demo_batch, psnr_db
+from harmony.export.verify import MIN_PSNR_DB, demo_batch
+from harmony.metrics import psnr_db
 
 SIZES = [(256, 256), (384, 512), (1024, 1024)]
 GRAPHS = [

@@ -9,6 +9,7 @@ from harmony.cli.bench import bench_command
 from harmony.cli.build import build_command
 from harmony.cli.checkpoints import init_command, inspect_command
 from harmony.cli.demo import demo_command, demo_data_command
+from harmony.cli.eval import eval_command
 from harmony.cli.export import export_command
 from harmony.cli.run import run_command
 
@@ -26,6 +27,7 @@ for _command in (
     inspect_command,
     export_command,
     bench_command,
+    eval_command,
     run_command,
     build_command,
 ):

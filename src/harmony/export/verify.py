@@ -8,7 +8,6 @@ run on the very bytes written, by a runner of `harmony.export.reference` (the ex
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from harmony import harmonize
 from harmony.contract import GRAPH_INPUTS
 from harmony.data import demo_composite
 from harmony.errors import HarmonyError
+from harmony.metrics import psnr_db
 
 MIN_PSNR_DB = {"fp32": 60.0, "fp16": 40.0}
 # One square and one non-square size that is not a multiple of 8 (exercises HDNet's padding).
@@ -66,12 +66,6 @@ def demo_batch(height: int, width: int, batch: int = 1) -> tuple[torch.Tensor, t
     """`batch` demo composites (seeds 0..batch-1) of one size: image [B,3,H,W], mask [B,1,H,W]."""
     samples = [demo_composite(height, width, seed=seed)[:2] for seed in range(batch)]
     return torch.cat([s[0] for s in samples]), torch.cat([s[1] for s in samples])
-
-
-def psnr_db(expected: np.ndarray, actual: np.ndarray) -> float:
-    """PSNR of `actual` against `expected` for a peak of 1.0 (inf when they are equal)."""
-    mse = float(np.mean((expected.astype(np.float64) - actual.astype(np.float64)) ** 2))
-    return math.inf if mse == 0.0 else 10.0 * math.log10(1.0 / mse)
 
 
 def parity(
