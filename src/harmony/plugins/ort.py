@@ -36,9 +36,8 @@ def inference_session(
         custom_ops: register libharmony_ort_ops.so (for graphs with the custom nodes).
         threads: intra-op threads (the custom ops run on them too); None lets ORT decide.
         low_memory: no CPU memory arena and no memory pattern: memory goes back after each run
-            and none is reserved from the first run's plan, so the peak stays that of one run
-            (HDNet-lite at 2048x2048 on the CPU: 2.2 GB over two runs, against 4.9 GB with
-            ORT's defaults), at some speed.
+            and none is reserved from the first run's plan, so repeated runs peak like one
+            (the ort-custom rows of benchmarks/results/ort_custom.md), at some speed.
 
     Raises:
         HarmonyError: the custom-op library is not built or not loadable here, or ONNX Runtime
