@@ -1,6 +1,7 @@
 """harmony-bench's library: planning (no side effects), preparing (artifacts, MACs) and running
 each configuration in its own process, every configuration reported."""
 
+import dataclasses
 import json
 
 import pytest
@@ -53,6 +54,26 @@ def lite(tmp_path_factory):
 
 def _files(folder):
     return sorted(path for path in folder.rglob("*") if path.is_file())
+
+
+def test_a_source_whose_graph_cannot_be_made_is_tried_once(lite, monkeypatch):
+    """MACs need the source's export; where it fails, preparing does not retry it for every
+    configuration (each attempt traces the model), and the configurations get no MACs."""
+    from harmony.errors import HarmonyError
+    from harmony.profiling import prepare
+
+    attempts = []
+
+    def failing(source):
+        attempts.append(source)
+        raise HarmonyError("no export here")
+
+    monkeypatch.setattr(prepare, "macs_graph", failing)
+    configs = plan_configs([lite], ["torch"], ["fp32"], [(64, 48), (96, 64)], 1, 0, 1)
+    configs = [dataclasses.replace(config, skip_reason="planned skip") for config in configs]
+    prepared = prepare_configs(configs, [lite])
+    assert len(attempts) == 1
+    assert [config.macs for config in prepared] == [None, None]
 
 
 def test_plan_then_prepare_then_measure(lite, in_cache):

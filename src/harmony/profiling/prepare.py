@@ -33,10 +33,13 @@ def prepare_configs(
     for config in configs:
         sizes.setdefault(_artifact_key(config), []).append((config.height, config.width))
     artifacts: dict[tuple, tuple[str | None, str | None]] = {}
+    graphs: dict[str, Path | None] = {}  # the MACs graph of each source, looked up once
     prepared = []
     for config in configs:
         source = by_path[config.source]
-        macs = _macs(source, config.batch, config.height, config.width)
+        if config.source not in graphs:
+            graphs[config.source] = _macs_graph(source)
+        macs = _macs(graphs[config.source], source.arch, config.batch, config.height, config.width)
         if config.skip_reason is None:
             key = _artifact_key(config)
             if key not in artifacts:
@@ -63,15 +66,22 @@ def _prepare(
         return None, f"cannot prepare the {config.backend} artifact: {error}"
 
 
-def _macs(
-    source: ModelSource, batch: int, height: int, width: int
-) -> tuple[dict | None, int | None]:
-    """(MACs of the graph by stage, thop-style MACs for AICT) at one input size."""
+def _macs_graph(source: ModelSource) -> Path | None:
+    """The graph MACs are counted on (`loaders.macs_graph`), None where it cannot be made (the
+    artifact's own preparation reports the problem)."""
     try:
-        graph = macs_graph(source)
+        return macs_graph(source)
     except HarmonyError:
-        return None, None  # the artifact's own preparation reports the problem
-    return _graph_macs(str(graph), batch, height, width), _paper_macs(source.arch, height, width)
+        return None
+
+
+def _macs(
+    graph: Path | None, arch: str, batch: int, height: int, width: int
+) -> tuple[dict | None, int | None]:
+    """(MACs of `graph` by stage, thop-style MACs for AICT) at one input size."""
+    if graph is None:
+        return None, None
+    return _graph_macs(str(graph), batch, height, width), _paper_macs(arch, height, width)
 
 
 @functools.cache
