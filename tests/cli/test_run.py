@@ -175,7 +175,7 @@ def test_an_empty_mask_is_warned_about(files, tmp_path):
     assert "warning: the mask" in result.output and "is empty" in result.output
 
 
-def test_runs_that_cannot_fit_in_memory_are_refused_before_allocating(
+def test_runs_that_cannot_fit_in_memory_are_refused_before_running(
     files, tmp_path, monkeypatch, no_inference
 ):
     root, checkpoint = files

@@ -1,5 +1,5 @@
-"""The size guard: a run's peak memory estimated before anything is allocated, and the refusal
-of runs that cannot fit, with the estimate, the limit and what to do instead.
+"""The size guard: a run's peak memory estimated before its activations are allocated, and the
+refusal of runs that cannot fit, with the estimate, the limit and what to do instead.
 
 Peak memory of a run grows linearly with the input's pixels (activations), plus, for the
 ORT-target HDNet graphs (not the TensorRT-target ones ort-custom runs), the N x N similarity of
