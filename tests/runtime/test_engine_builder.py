@@ -146,6 +146,23 @@ def test_fp16_flag_only_for_fp16_graphs_on_tensorrt_before_10_12(
     assert built.manifest.strongly_typed is strongly_typed
 
 
+def test_timing_cache_is_created_loaded_and_saved(tmp_path, monkeypatch, machine):
+    """Standard TensorRT: a missing cache file is created, an existing one is loaded into the
+    build and written back with what the build added."""
+    trt = install(monkeypatch)
+    graph = write_graph(tmp_path / "m.onnx")
+    cache = tmp_path / "timing.cache"
+    engine_from_onnx(graph, PROFILE, tmp_path / "a.engine", timing_cache=cache, use_cache=False)
+    assert ("create_timing_cache", b"") in trt.calls
+    assert ("set_timing_cache", False) in trt.calls
+    assert cache.read_bytes() == b"+tuned"
+
+    trt = install(monkeypatch)
+    engine_from_onnx(graph, PROFILE, tmp_path / "b.engine", timing_cache=cache, use_cache=False)
+    assert ("create_timing_cache", b"+tuned") in trt.calls
+    assert cache.read_bytes() == b"+tuned+tuned"
+
+
 def test_mismatched_timing_cache_is_a_clear_error(tmp_path, monkeypatch, machine):
     install(monkeypatch, timing_cache_matches=False)
     graph = write_graph(tmp_path / "m.onnx")
