@@ -41,7 +41,7 @@ def plan_configs(
             backend = get_backend(name)
             device = default_device(backend)
             for precision in precisions:
-                reason = _unrunnable(backend, device, source, precision)
+                reason = unrunnable(backend, device, source, precision)
                 for kernel in _kernel_choices(backend, device, kernels):
                     for height, width in resolutions:
                         configs.append(
@@ -72,7 +72,8 @@ def _kernel_choices(backend: Backend, device: str, kernels: list[str] | None) ->
     return kernels or default_kernels(device)
 
 
-def _unrunnable(backend: Backend, device: str, source: ModelSource, precision: str) -> str | None:
+def unrunnable(backend: Backend, device: str, source: ModelSource, precision: str) -> str | None:
+    """Why `backend` cannot run `source` at `precision` on `device` here, or None."""
     available = backend.availability(device, precision)
     if not available.ok:
         return available.reason

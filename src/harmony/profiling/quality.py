@@ -39,8 +39,9 @@ def prepare_runners(source, targets: list[QualityTarget], resolutions) -> tuple[
     """({label: inactive runner}, {label: why it cannot run}) for `targets` and the FP32
     PyTorch reference, artifacts prepared (exported) for `resolutions`."""
     from harmony.errors import HarmonyError
+    from harmony.profiling.plan import unrunnable
     from harmony.runtime.backends import default_device, get_backend, runner_for
-    from harmony.runtime.loaders import ArtifactRequest, source_mismatch
+    from harmony.runtime.loaders import ArtifactRequest
 
     runners, skipped = {}, {}
     for target in [QualityTarget(*REFERENCE), *targets]:
@@ -48,12 +49,7 @@ def prepare_runners(source, targets: list[QualityTarget], resolutions) -> tuple[
             continue
         backend = get_backend(target.backend)
         device = default_device(backend)
-        available = backend.availability(device, target.precision)
-        reason = (
-            available.reason
-            if not available.ok
-            else source_mismatch(backend, source, target.precision)
-        )
+        reason = unrunnable(backend, device, source, target.precision)
         if reason is not None:
             skipped[target.label] = reason
             continue

@@ -178,8 +178,12 @@ def _natural_backend(model_path: str | os.PathLike, candidates: list[Backend]) -
         return candidates[0]
     from harmony.export.metadata import read_graph_metadata
 
-    target = read_graph_metadata(model_path)["target"]
-    return next(b for b in candidates if b.export_target == target)
+    return graph_backend(read_graph_metadata(model_path)["target"])
+
+
+def graph_backend(target: str) -> Backend:
+    """The backend that runs ONNX graphs of export target `target` as they are."""
+    return next(b for b in BACKENDS.values() if b.artifact == "onnx" and b.export_target == target)
 
 
 def _conversion_hint(natural: Backend, wanted: Backend) -> str:

@@ -50,6 +50,7 @@ class OrtRunner(Runner):
         name: str | None = None,
     ):
         from harmony.export.metadata import read_graph_metadata
+        from harmony.runtime.backends import graph_backend
 
         self.onnx_path = Path(onnx_path)
         self.threads = threads
@@ -58,7 +59,7 @@ class OrtRunner(Runner):
             raise HarmonyError(
                 f"{self.onnx_path} is a {metadata['target']}-target graph; the {self.backend} "
                 f"backend runs {self.target}-target graphs: run it with --backend "
-                f"{_BACKEND_OF_TARGET[metadata['target']]}"
+                f"{graph_backend(metadata['target']).name}"
             )
         if precision is not None and precision != metadata["precision"]:
             raise HarmonyError(
@@ -139,7 +140,3 @@ class OrtCustomOpRunner(OrtRunner):
         except HarmonyError as exc:
             return Availability(False, str(exc))
         return Availability(True)
-
-
-# The backend that runs the graphs of each export target.
-_BACKEND_OF_TARGET = {OrtRunner.target: OrtRunner.backend, "trt": OrtCustomOpRunner.backend}
