@@ -30,6 +30,9 @@ CHECK = textwrap.dedent(
     features, mask = torch.randn(1, 4, 3, 5), torch.zeros(1, 1, 3, 5)
     mask[..., 2:] = 1
     assert cpu.knn_topk_fusion(features, mask).shape == features.shape
+    from harmony.weights import fitted_archs, fitted_checkpoint
+    assert {"aict", "hdnet-lite"} <= set(fitted_archs())
+    assert fitted_checkpoint("aict").parent == package / "weights"
     print("ok")
     """
 )

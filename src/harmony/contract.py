@@ -152,3 +152,6 @@ MIN_SIDE = 2
 # The resolutions the project is measured at: harmony-bench's default and the default engine
 # profile (opt = the first, max = the largest).
 DEFAULT_RESOLUTIONS = ((1024, 1024), (2048, 2048))
+# Held-out composites (`harmony.data.demo.held_out_composites`) that the export verification
+# and harmony-bench score fitted weights on: both also verify or time, so a few must do.
+QUALITY_CHECK_IMAGES = 2

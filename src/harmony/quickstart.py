@@ -1,8 +1,10 @@
 """The main job on the embedded default: demo data, demo checkpoints, one harmonization each,
 their export to validated ONNX graphs, and a benchmark of those graphs in ONNX Runtime.
 
-Everything is made locally (photographs from the scikit-image wheel, random non-degenerate
-weights), so it runs on a machine with no GPU, no TensorRT and no network.
+Everything is local (photographs from the scikit-image wheel; the fitted checkpoints shipped in
+`harmony.weights`, random non-degenerate weights for an architecture without one), so it runs
+on a machine with no GPU, no TensorRT and no network. The composite harmonized is one of a
+photograph held out from fitting.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from harmony.contract import ARCHS
 from harmony.data import make_demo_dataset, read_image, read_mask, write_image
 from harmony.metrics import psnr_db
 from harmony.models import harmonize, load_checkpoint
+from harmony.models.checkpoint import weights_label
 from harmony.models.init import make_random_checkpoint
+from harmony.weights import fitted_archs, fitted_checkpoint
 
 DEMO_SEED = 0
 DEMO_SAMPLES = 4
@@ -27,20 +31,34 @@ class DemoResult:
 
     arch: str
     checkpoint: Path
+    weights: str  # how the weights were made (`weights_label`)
     params: int
     output: Path
     height: int
     width: int
     seconds: float
     psnr_composite: float  # composite vs real image
-    psnr_output: float  # harmonized vs real image (random weights: not a quality figure)
+    psnr_output: float  # harmonized vs real image
+
+
+def demo_checkpoint(arch: str, folder: Path, force: bool = False, exists_ok: bool = False) -> Path:
+    """The fitted checkpoint of `arch` shipped in the package, or, for an architecture without
+    one, random weights (seed `DEMO_SEED`) written to `folder/<arch>.pth`; an existing file
+    there is replaced with `force`, or used as it is with `exists_ok` (a cache)."""
+    if arch in fitted_archs():
+        return fitted_checkpoint(arch)
+    path = folder / f"{arch}.pth"
+    if exists_ok and path.is_file():
+        return path
+    return make_random_checkpoint(arch, DEMO_SEED, path, force=force)
 
 
 def run_demo(out_dir: Path, force: bool = False) -> list[DemoResult]:
-    """Write demo data and random checkpoints under `out_dir` and harmonize one composite.
+    """Write demo data under `out_dir` and harmonize its first composite (a photograph held
+    out from fitting) with each architecture's demo checkpoint (`demo_checkpoint`).
 
-    Layout: `data/` (iHarmony4 layout), `checkpoints/<arch>.pth`, `harmonized/<arch>.png`.
-    Existing files are only replaced with `force=True`.
+    Layout: `data/` (iHarmony4 layout), `checkpoints/<arch>.pth` (random weights only),
+    `harmonized/<arch>.png`. Existing files are only replaced with `force=True`.
     """
     samples = make_demo_dataset(out_dir / "data", count=DEMO_SAMPLES, seed=DEMO_SEED, force=force)
     sample = samples[0]
@@ -49,9 +67,7 @@ def run_demo(out_dir: Path, force: bool = False) -> list[DemoResult]:
     real, _ = read_image(sample.real_path)
     results = []
     for arch in ARCHS:
-        checkpoint = make_random_checkpoint(
-            arch, DEMO_SEED, out_dir / "checkpoints" / f"{arch}.pth", force=force
-        )
+        checkpoint = demo_checkpoint(arch, out_dir / "checkpoints", force)
         model = load_checkpoint(checkpoint)
         start = time.perf_counter()
         output = harmonize(model, image, mask)
@@ -61,6 +77,7 @@ def run_demo(out_dir: Path, force: bool = False) -> list[DemoResult]:
             DemoResult(
                 arch=arch,
                 checkpoint=checkpoint,
+                weights=weights_label(model.checkpoint.metadata),
                 params=sum(p.numel() for p in model.parameters()),
                 output=path,
                 height=int(image.shape[-2]),
@@ -76,15 +93,16 @@ def run_demo(out_dir: Path, force: bool = False) -> list[DemoResult]:
 BENCH_RESOLUTION = (1024, 1024)
 
 
-def export_demo_graphs(checkpoints: list[Path], out_dir: Path, force: bool = False) -> list:
-    """Export each checkpoint to a verified ORT-target FP32 graph in `out_dir`; the reports."""
+def export_demo_graphs(results: list[DemoResult], out_dir: Path, force: bool = False) -> list:
+    """Export each result's checkpoint to a verified ORT-target FP32 graph
+    `out_dir/<arch>.ort.fp32.onnx`; the reports."""
     from harmony.export import onnx_from_checkpoint
 
     return [
         onnx_from_checkpoint(
-            checkpoint, out_dir / f"{checkpoint.stem}.ort.fp32.onnx", target="ort", force=force
+            r.checkpoint, out_dir / f"{r.arch}.ort.fp32.onnx", target="ort", force=force
         )
-        for checkpoint in checkpoints
+        for r in results
     ]
 
 

@@ -1,3 +1,4 @@
+import re
 import subprocess
 import sys
 
@@ -5,6 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from harmony.cli.main import cli
+from harmony.models.checkpoint import FITTED_LABEL
 
 
 @pytest.fixture
@@ -45,11 +47,20 @@ def test_demo_runs_every_architecture_and_refuses_to_overwrite(runner, tmp_path,
     assert result.exit_code == 0, result.output
     for arch in ("aict", "hdnet", "hdnet-lite"):
         assert (out / "harmonized" / f"{arch}.png").is_file()
-        assert (out / "checkpoints" / f"{arch}.pth").is_file()
         assert (out / "onnx" / f"{arch}.ort.fp32.onnx").is_file()
+    assert [p.name for p in (out / "checkpoints").iterdir()] == ["hdnet.pth"]  # no fitted one
     assert result.output.count("128x128") == 3  # one benchmark row per architecture
     assert "skipped" not in result.output
-    assert "RANDOM weights" in result.output
+    rows = {
+        cells[0]: cells
+        for cells in (re.split(r"\s{2,}", line) for line in result.output.splitlines())
+        if cells[0] in ("aict", "hdnet", "hdnet-lite") and len(cells) == 7
+    }
+    assert rows["hdnet"][1].startswith("RANDOM")
+    for arch in ("aict", "hdnet-lite"):  # fitted: harmonized closer to the real photo
+        weights, psnr_composite, psnr_output = rows[arch][1], rows[arch][4], rows[arch][5]
+        assert weights.startswith(FITTED_LABEL)
+        assert float(psnr_output) > float(psnr_composite) + 1.0, rows[arch]
     again = runner.invoke(cli, ["demo", "--out", str(out)])
     assert again.exit_code == 1 and "--force" in again.output
 
@@ -59,7 +70,8 @@ def test_commands_start_without_torch_or_onnx():
     code = (
         "import sys\n"
         "from harmony.cli.main import cli\n"
-        "for command in ('run', 'export', 'bench', 'build', 'init', 'inspect', 'demo'):\n"
+        "for command in ('run', 'export', 'bench', 'build', 'init', 'inspect', 'demo', 'eval',\n"
+        "                'fit'):\n"
         "    cli.main([command, '--help'], standalone_mode=False)\n"
         "heavy = ('torch', 'onnx', 'onnxscript', 'onnxruntime', 'numpy', 'PIL')\n"
         "print('loaded:', sorted(name for name in heavy if name in sys.modules))\n"

@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from harmony.data import demo_composite, make_demo_dataset, read_image, read_mask
+from harmony.data import IHarmonyDataset, demo_composite, make_demo_dataset, read_image, read_mask
+from harmony.data.demo import FIT_PHOTOS, HELD_OUT_PHOTOS, PHOTOS, DemoComposites
 from harmony.errors import HarmonyError
 
 
@@ -86,8 +87,36 @@ def test_existing_files_are_not_overwritten_without_force(tmp_path):
     assert read_image(sample.real_path)[0].shape == (1, 3, 24, 24)
 
 
+def test_in_memory_composites_equal_the_written_files(tmp_path):
+    make_demo_dataset(tmp_path, count=3, seed=4, size=(40, 56), photos=HELD_OUT_PHOTOS)
+    written = IHarmonyDataset(tmp_path)
+    in_memory = DemoComposites(3, seed=4, size=(40, 56), photos=HELD_OUT_PHOTOS)
+
+    by_name = {sample["name"]: sample for sample in (written[i] for i in range(len(written)))}
+    names = [in_memory[i]["name"] for i in range(len(in_memory))]
+    assert names == ["astronaut0000_1_1", "chelsea0001_1_1", "astronaut0002_1_1"]
+    assert sorted(names) == sorted(by_name)
+    for index, name in enumerate(names):
+        for key in ("composite", "mask", "real"):
+            assert torch.equal(in_memory[index][key], by_name[name][key]), key
+
+
+def test_fit_and_held_out_photographs_split_the_bundled_ones():
+    assert not set(FIT_PHOTOS) & set(HELD_OUT_PHOTOS)
+    assert set(FIT_PHOTOS) | set(HELD_OUT_PHOTOS) == set(PHOTOS)
+
+
 @pytest.mark.parametrize(
-    "kwargs", [{"count": 0}, {"seed": -1}, {"size": (0, 10)}, {"size": (10,)}, {"size": (4.5, 8)}]
+    "kwargs",
+    [
+        {"count": 0},
+        {"seed": -1},
+        {"size": (0, 10)},
+        {"size": (10,)},
+        {"size": (4.5, 8)},
+        {"photos": ("lena",)},
+        {"photos": ()},
+    ],
 )
 def test_invalid_options_are_harmony_errors(tmp_path, kwargs):
     with pytest.raises(HarmonyError):

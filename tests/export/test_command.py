@@ -44,6 +44,7 @@ def test_cli_exports_a_verified_fp16_graph_with_fixed_batch(checkpoints, tmp_pat
     for expected in ("hdnet-lite", "ort", "fp16", "opset", "parity 2x512x512", "PSNR", "MiB"):
         assert expected in result.output
     assert "N x N similarity" in result.output  # the ORT KNN memory warning
+    assert "RANDOM" in result.output and "held-out" not in result.output  # no quality to show
     model = onnx.load(output)
     for value in model.graph.input:
         assert value.type.tensor_type.elem_type == onnx.TensorProto.FLOAT16
@@ -154,3 +155,19 @@ def test_an_unwritable_destination_is_refused_before_the_export(checkpoints, tmp
     )
     assert result.exit_code == 1, result.output
     assert result.output.startswith("error: Cannot write") and "is a file" in result.output
+
+
+def test_a_fitted_checkpoint_reports_held_out_quality_beside_parity(tmp_path):
+    from harmony.models.checkpoint import FITTED_LABEL
+    from harmony.runtime.loaders import identify
+    from harmony.weights import fitted_checkpoint
+
+    output = tmp_path / "lite.onnx"
+    report = onnx_from_checkpoint(fitted_checkpoint("hdnet-lite"), output, target="ort", fp16=True)
+
+    means, drift = report.quality["means"], report.quality["drift"]
+    assert list(means) == ["composite", "torch fp32", "onnx fp16"]
+    assert means["torch fp32"]["psnr"] > means["composite"]["psnr"] + 1.0
+    assert abs(drift["onnx fp16"]["psnr"]) < 0.1
+    assert report.weights.startswith(FITTED_LABEL)
+    assert identify(output).fitted  # the graph carries its checkpoint's weights label

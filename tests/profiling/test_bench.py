@@ -28,6 +28,7 @@ RECORD_KEYS = {
     "peak_memory_mb",
     "params",
     "macs",
+    "quality",
     "skipped",
 }
 
@@ -95,6 +96,23 @@ def test_plan_then_prepare_then_measure(lite, in_cache):
     assert record["params"] == 652_893 and record["peak_memory_mb"] > 50
     assert record["macs"]["total"] == sum(record["macs"]["by_stage"].values()) > 0
     json.dumps(record)  # serialisable as is
+
+
+def test_fitted_weights_are_scored_on_held_out_composites_after_timing(lite, in_cache):
+    from harmony.weights import fitted_checkpoint
+
+    fitted = identify(fitted_checkpoint("hdnet-lite"))
+    random_row, fitted_row = plan_configs(
+        [lite, fitted], ["torch"], ["fp32"], [(96, 128)], 1, 0, 1, None, 2
+    )
+    assert random_row.quality_images == 0 and fitted_row.quality_images == 2
+
+    (record,) = run_configs([dataclasses.replace(fitted_row, model=str(fitted.path))])
+
+    quality = record["quality"]
+    assert record["skipped"] is None and quality["images"] == 2
+    assert quality["output"]["psnr"] > quality["composite"]["psnr"]
+    assert "(composite " in markdown_table([record])
 
 
 def test_configurations_that_cannot_run_are_reported_with_the_reason(lite, in_cache):

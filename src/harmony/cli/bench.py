@@ -17,7 +17,7 @@ from harmony.cli.options import (
     precisions_option,
     resolutions_option,
 )
-from harmony.contract import ARCHS, DEFAULT_RESOLUTIONS
+from harmony.contract import ARCHS, DEFAULT_RESOLUTIONS, QUALITY_CHECK_IMAGES
 
 
 @click.command("bench")
@@ -36,6 +36,14 @@ from harmony.contract import ARCHS, DEFAULT_RESOLUTIONS
 @click.option("--batch", type=click.IntRange(1), default=1, show_default=True)
 @click.option("--warmup", type=click.IntRange(0), default=2, show_default=True)
 @click.option("--iters", "iterations", type=click.IntRange(1), default=5, show_default=True)
+@click.option(
+    "--quality-images",
+    type=click.IntRange(0),
+    default=QUALITY_CHECK_IMAGES,
+    show_default=True,
+    help="Held-out composites (resized to each size) whose harmonization is scored after "
+    "timing, for fitted weights only; 0: none.",
+)
 @click.option(
     "--json", "json_path", type=click.Path(path_type=Path), help="Write the results JSON."
 )
@@ -57,6 +65,7 @@ def bench_command(
     batch,
     warmup,
     iterations,
+    quality_images,
     json_path,
     markdown_path,
     plot_path,
@@ -81,7 +90,9 @@ def bench_command(
     paths = list(models) or _demo_checkpoints(arch)
     sources = [identify(path) for path in paths]
     sizes = list(resolutions or DEFAULT_RESOLUTIONS)
-    configs = plan_configs(sources, backends, precisions, sizes, batch, warmup, iterations, kernels)
+    configs = plan_configs(
+        sources, backends, precisions, sizes, batch, warmup, iterations, kernels, quality_images
+    )
     configs = prepare_configs(configs, sources, lambda what: click.echo(f"{what} ...", err=True))
     bar = tqdm(total=len(configs), unit="config", file=sys.stderr, disable=None)
 
@@ -104,23 +115,17 @@ def bench_command(
 
 
 def _demo_checkpoints(archs: list[str]) -> list[Path]:
+    """The demo's checkpoints (`quickstart.demo_checkpoint`), random ones kept in the cache."""
     from harmony.files import cache_dir
-    from harmony.models.init import make_random_checkpoint
-    from harmony.quickstart import DEMO_SEED
+    from harmony.quickstart import demo_checkpoint
 
     folder = cache_dir("demo-checkpoints")
-    paths = []
-    for arch in archs:
-        path = folder / f"{arch}.seed{DEMO_SEED}.pth"
-        if not path.exists():
-            make_random_checkpoint(arch, DEMO_SEED, path)
-        paths.append(path)
-    return paths
+    return [demo_checkpoint(arch, folder, exists_ok=True) for arch in archs]
 
 
 def summary_table(records: list[dict]) -> tuple[list[str], list[list[str]]]:
     """Header and rows of the terminal summary of bench records."""
-    from harmony.profiling.report import backend_label
+    from harmony.profiling.report import backend_label, held_out_psnr
 
     header = [
         "arch",
@@ -132,6 +137,7 @@ def summary_table(records: list[dict]) -> tuple[list[str], list[list[str]]]:
         "p90 ms",
         "peak MB",
         "GMACs",
+        "held-out PSNR",
         "note",
     ]
     rows = []
@@ -140,7 +146,7 @@ def summary_table(records: list[dict]) -> tuple[list[str], list[list[str]]]:
         size = f"{r['height']}x{r['width']}"
         base = [r["arch"], backend_label(r), r["precision"], r["device"], size]
         if r.get("skipped"):
-            rows.append([*base, "-", "-", "-", macs, f"skipped: {r['skipped']}"])
+            rows.append([*base, "-", "-", "-", macs, "", f"skipped: {r['skipped']}"])
         else:
             lat = r["latency_ms"]
             rows.append(
@@ -150,6 +156,7 @@ def summary_table(records: list[dict]) -> tuple[list[str], list[list[str]]]:
                     f"{lat['p90']:.1f}",
                     f"{r['peak_memory_mb']:.0f}",
                     macs,
+                    held_out_psnr(r),
                     "",
                 ]
             )

@@ -36,6 +36,7 @@ def init_command(arch: str, seed: int, output: Path, force: bool) -> None:
 def inspect_command(checkpoint: Path) -> None:
     """Print the architecture, parameter count and format of CHECKPOINT."""
     from harmony.models import load_checkpoint
+    from harmony.models.checkpoint import weights_label
 
     model = load_checkpoint(checkpoint)
     info = model.checkpoint
@@ -46,7 +47,7 @@ def inspect_command(checkpoint: Path) -> None:
         click.echo(f"ngf:         {info.hdnet_ngf}  input_nc: {info.hdnet_input_nc}")
     click.echo(f"parameters:  {params:,}")
     click.echo(f"format:      {info.source_format}")
-    weights = "RANDOM (made by harmony init)" if info.metadata.get("random_init") else "unknown"
-    click.echo(f"weights:     {weights}")
+    click.echo(f"weights:     {weights_label(info.metadata)}")
     for key, value in sorted(info.metadata.items()):
-        click.echo(f"  {key}: {value}")
+        if key != "loss_curve":  # many numbers; in the provenance file
+            click.echo(f"  {key}: {value}")

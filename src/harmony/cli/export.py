@@ -170,6 +170,7 @@ def _engine_profile(
 def _summary(report) -> str:
     rows = [
         ["arch", report.arch],
+        ["weights", report.weights],
         ["target", report.target],
         ["precision", f"{report.precision} (I/O {report.io_dtype})"],
         ["opset", report.opset],
@@ -190,6 +191,16 @@ def _summary(report) -> str:
         rows.append(["parity bound", f"PSNR >= {report.min_psnr_db:.0f} dB: passed"])
         if report.custom_nodes_verified_with:
             rows.append(["custom nodes run by", report.custom_nodes_verified_with])
+        if report.quality:
+            for label, means in report.quality["means"].items():
+                drift = report.quality["drift"].get(label)
+                rows.append(
+                    [
+                        f"held-out {label}",
+                        f"PSNR {means['psnr']:.2f} dB, fMSE {means['fmse']:.1f}"
+                        + (f" (drift {drift['psnr']:+.3f} dB)" if drift else ""),
+                    ]
+                )
     else:
         rows.append(["parity", "not verified (--no-verify)"])
     lines = [f"wrote {report.path}", "", format_table(["", ""], rows)]

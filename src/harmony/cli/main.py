@@ -11,6 +11,7 @@ from harmony.cli.checkpoints import init_command, inspect_command
 from harmony.cli.demo import demo_command, demo_data_command
 from harmony.cli.eval import eval_command
 from harmony.cli.export import export_command
+from harmony.cli.fit import fit_command
 from harmony.cli.run import run_command
 
 
@@ -28,6 +29,7 @@ for _command in (
     export_command,
     bench_command,
     eval_command,
+    fit_command,
     run_command,
     build_command,
 ):

@@ -5,6 +5,10 @@ the frame (the mask), and the photograph with only the foreground re-coloured (t
 an exposure shift, per-channel white-balance gains, a contrast change and a gamma change, each
 drawn within bounds that make the mismatch visible but plausible. Everything follows from
 (seed, sample index) through numpy's PCG64, so the same seed writes byte-identical files.
+
+The photographs are split in two: `harmony fit` learns from FIT_PHOTOS, and fitted checkpoints
+are scored on `held_out_composites()`, composites of HELD_OUT_PHOTOS (`DemoComposites` makes
+them in memory, exactly as `make_demo_dataset` writes them).
 """
 
 from __future__ import annotations
@@ -36,6 +40,13 @@ PHOTOS = {
     "motorcycle": lambda: skdata.stereo_motorcycle()[0],
 }
 
+# The split of `PHOTOS` by photograph (see the module docstring).
+FIT_PHOTOS = ("coffee", "rocket", "motorcycle")
+HELD_OUT_PHOTOS = ("astronaut", "chelsea")
+# The fixed held-out set fitted checkpoints are scored on (`held_out_composites`).
+HELD_OUT_COUNT = 8
+HELD_OUT_SEED = 1
+
 MASK_FRACTION = (0.12, 0.38)  # drawn inside the promised 10-40%, away from its ends
 EXPOSURE_STOPS = (0.25, 0.7)  # magnitude; the sign is drawn separately
 WHITE_BALANCE_STOPS = 0.3  # per-channel log2 gain in [-0.3, 0.3], then made mean-free
@@ -60,12 +71,13 @@ def make_demo_dataset(
     seed: int = 0,
     size: tuple[int, int] | None = None,
     force: bool = False,
+    photos: tuple[str, ...] | None = None,
 ) -> list[Sample]:
     """Write `count` demo samples in the iHarmony4 layout under `out_dir`.
 
     Sample i of photo P is written losslessly as `real_images/P{i:04d}.png`,
     `masks/P{i:04d}_1.png` (8-bit gray, 0 or 255) and `composite_images/P{i:04d}_1_1.png`.
-    Photos (`PHOTOS`) are taken in turn, starting at index `seed % len(PHOTOS)`.
+    Photos are taken in turn from `photos`, starting at index `seed % len(photos)`.
 
     Args:
         out_dir: destination folder (created if missing).
@@ -74,20 +86,18 @@ def make_demo_dataset(
         size: (H, W) to resize every photo to (bilinear, antialiased); None (default) keeps
             each photo's own size.
         force: replace existing files; False (default) refuses to write if any exists.
+        photos: names from `PHOTOS` to draw from (e.g. `HELD_OUT_PHOTOS`); None (default):
+            all of them.
     Returns:
         The samples written, in order.
     Raises:
-        HarmonyError: invalid count/seed/size, or existing files without `force`.
+        HarmonyError: invalid count/seed/size/photos, or existing files without `force`.
     """
-    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-        raise HarmonyError(f"Demo sample count must be a positive integer, received {count!r}.")
-    _check_seed(seed)
-    if size is not None:
-        _check_size(size)
+    composites = DemoComposites(count, seed, size, photos)  # validates the arguments
     out_dir = Path(out_dir)
     planned = []
     for index in range(count):
-        name = f"{_photo_name(index, seed)}{index:04d}"
+        name = composites.photo_id(index)
         planned.append(
             Sample(
                 f"{name}_1_1",
@@ -108,11 +118,61 @@ def make_demo_dataset(
             "refusing to overwrite them. Pass --force (force=True) or choose another folder."
         )
     for index, sample in enumerate(planned):
-        arrays = demo_arrays(index, seed, size)
+        arrays = composites.arrays(index)
         write_bytes_atomic(sample.real_path, png.encode_png(arrays.real), force=True)
         write_bytes_atomic(sample.mask_path, png.encode_png(arrays.mask[..., None]), force=True)
         write_bytes_atomic(sample.composite_path, png.encode_png(arrays.composite), force=True)
     return planned
+
+
+class DemoComposites:
+    """The samples `make_demo_dataset(..., count, seed, size, photos=photos)` would write, made in
+    memory and read like an `IHarmonyDataset`: item i is {"name", "composite" [1,3,H,W],
+    "mask" [1,1,H,W], "real" [1,3,H,W] (float32 in [0,1]), "bit_depth" (8)}."""
+
+    def __init__(
+        self,
+        count: int,
+        seed: int = 0,
+        size: tuple[int, int] | None = None,
+        photos: tuple[str, ...] | None = None,
+    ):
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise HarmonyError(f"Demo sample count must be a positive integer, received {count!r}.")
+        _check_seed(seed)
+        if size is not None:
+            _check_size(size)
+        self.count, self.seed, self.size = count, seed, size
+        self.photos = _checked_photos(photos)
+
+    def __len__(self) -> int:
+        return self.count
+
+    def photo_id(self, index: int) -> str:
+        """The iHarmony4 photo id of sample `index` (its composite is `<id>_1_1`)."""
+        return f"{_photo_name(index, self.seed, self.photos)}{index:04d}"
+
+    def arrays(self, index: int) -> DemoArrays:
+        """Sample `index` as uint8 arrays."""
+        if not 0 <= index < self.count:
+            raise IndexError(index)
+        return demo_arrays(index, self.seed, self.size, self.photos)
+
+    def __getitem__(self, index: int) -> dict:
+        arrays = self.arrays(index)
+        return {
+            "name": f"{self.photo_id(index)}_1_1",
+            "composite": tensor_from_pixels(arrays.composite, 8),
+            "mask": tensor_from_pixels(arrays.mask[..., None], 8),
+            "real": tensor_from_pixels(arrays.real, 8),
+            "bit_depth": 8,
+        }
+
+
+def held_out_composites(count: int = HELD_OUT_COUNT) -> DemoComposites:
+    """The first `count` of the fixed held-out set: demo composites of `HELD_OUT_PHOTOS` (seed
+    `HELD_OUT_SEED`) at the photographs' own sizes."""
+    return DemoComposites(count, HELD_OUT_SEED, photos=HELD_OUT_PHOTOS)
 
 
 def demo_composite(
@@ -136,33 +196,53 @@ def demo_composite(
     )
 
 
-def demo_arrays(index: int, seed: int, size: tuple[int, int] | None) -> DemoArrays:
+def demo_arrays(
+    index: int, seed: int, size: tuple[int, int] | None, photos: tuple[str, ...] | None = None
+) -> DemoArrays:
     """Sample `index` of the demo set for `seed` (see `make_demo_dataset`), as uint8 arrays."""
     rng = np.random.default_rng([seed, index])
-    photo = _photo_name(index, seed)
-    real = _photo(photo) if size is None else _resized(_photo(photo), size)
+    photo = _photo_name(index, seed, _checked_photos(photos))
+    real = photograph(photo) if size is None else resized(photograph(photo), size)
+    return composite_arrays(photo, real, rng)
+
+
+def composite_arrays(photo: str, real: np.ndarray, rng: np.random.Generator) -> DemoArrays:
+    """A demo sample of the [H,W,3] uint8 photograph `real` (named `photo`): a blob mask and a
+    re-coloured foreground drawn from `rng`."""
     mask = _blob_mask(*real.shape[:2], rng)
     composite = real.copy()
-    composite[mask] = _to_uint8(_recolour(real[mask].astype(np.float64) / 255, rng))
+    composite[mask] = to_uint8(recolour(real[mask].astype(np.float64) / 255, rng))
     return DemoArrays(photo, composite, mask.astype(np.uint8) * 255, real)
 
 
-def _photo_name(index: int, seed: int) -> str:
-    names = list(PHOTOS)
-    return names[(seed + index) % len(names)]
+def _photo_name(index: int, seed: int, photos: tuple[str, ...]) -> str:
+    return photos[(seed + index) % len(photos)]
+
+
+def _checked_photos(photos: tuple[str, ...] | None) -> tuple[str, ...]:
+    if photos is None:
+        return tuple(PHOTOS)
+    unknown = [name for name in photos if name not in PHOTOS]
+    if unknown or not photos:
+        raise HarmonyError(
+            f"Demo photos must be some of {', '.join(PHOTOS)}, received {list(photos)!r}."
+        )
+    return tuple(photos)
 
 
 @functools.lru_cache(maxsize=len(PHOTOS))
-def _photo(name: str) -> np.ndarray:
+def photograph(name: str) -> np.ndarray:
+    """The bundled photograph `name` (a key of `PHOTOS`) as a read-only [H,W,3] uint8 array."""
     pixels = np.ascontiguousarray(PHOTOS[name](), dtype=np.uint8)
     pixels.flags.writeable = False
     return pixels
 
 
-def _resized(photo: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+def resized(photo: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """The [H,W,3] uint8 `photo` resized to `size` (H, W): bilinear, antialiased, 8-bit."""
     image = torch.from_numpy(photo.transpose(2, 0, 1).astype(np.float32))[None]
     image = F.interpolate(image, size=tuple(size), mode="bilinear", antialias=True)
-    return _to_uint8(image[0].numpy().transpose(1, 2, 0) / 255)
+    return to_uint8(image[0].numpy().transpose(1, 2, 0) / 255)
 
 
 def _blob_mask(height: int, width: int, rng: np.random.Generator) -> np.ndarray:
@@ -189,7 +269,7 @@ def _blob_mask(height: int, width: int, rng: np.random.Generator) -> np.ndarray:
     return field >= threshold
 
 
-def _recolour(pixels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def recolour(pixels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Exposure, white balance, contrast and gamma applied to [N,3] foreground `pixels` in [0,1]."""
     exposure = rng.choice([-1.0, 1.0]) * rng.uniform(*EXPOSURE_STOPS)
     balance = rng.uniform(-WHITE_BALANCE_STOPS, WHITE_BALANCE_STOPS, 3)
@@ -203,7 +283,8 @@ def _recolour(pixels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out**gamma
 
 
-def _to_uint8(values: np.ndarray) -> np.ndarray:
+def to_uint8(values: np.ndarray) -> np.ndarray:
+    """Values in [0,1] (clipped) as 8-bit levels, rounded to nearest."""
     return np.rint(np.clip(values, 0.0, 1.0) * 255).astype(np.uint8)
 
 

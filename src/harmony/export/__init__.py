@@ -31,10 +31,12 @@ from harmony.export.verify import (
     VerificationError,
     check_graph,
     check_parity,
+    held_out_quality,
     parity,
 )
 from harmony.files import atomic_output, check_writable, sha256_file
 from harmony.models import load_checkpoint
+from harmony.models.checkpoint import weights_label
 
 
 @dataclass
@@ -56,6 +58,10 @@ class ExportReport:
     # math (`export.reference.verification_runner`), independent of the `harmony.ops` reference
     # that the PyTorch side of the comparison runs.
     custom_nodes_verified_with: str | None = None
+    weights: str = ""  # how the checkpoint's weights were made (`weights_label`)
+    # Held-out harmonization quality of graph and PyTorch (`verify.held_out_quality`); only
+    # for fitted checkpoints: the quality of random weights means nothing.
+    quality: dict | None = None
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -138,6 +144,7 @@ def onnx_from_checkpoint(
         raise HarmonyError(f"the output must be a .onnx file, got {output}")
     check_writable(output, force)  # before the export, not after it
     model = load_checkpoint(checkpoint, arch)
+    weights = weights_label(model.checkpoint.metadata)
     io_dtype = "float16" if io_fp16 else "float32"
     proto = onnx_from_model(model, options)
     set_metadata(
@@ -152,6 +159,7 @@ def onnx_from_checkpoint(
                 "opset": opset,
                 "batch": "dynamic" if batch is None else batch,
                 "params": sum(p.numel() for p in model.parameters()),
+                "weights": weights,
             },
         ),
     )
@@ -165,6 +173,7 @@ def onnx_from_checkpoint(
         batch="dynamic" if batch is None else str(batch),
         node_counts=_node_counts(proto),
         file_bytes=0,
+        weights=weights,
     )
     warning = ort_knn_warning(model.arch, target)
     if warning:
@@ -180,6 +189,8 @@ def onnx_from_checkpoint(
             report.parity = parity(model, runner, verify_sizes, batch or 1, io_fp16)
             report.min_psnr_db = MIN_PSNR_DB[precision]
             check_parity(report.parity, precision)
+            if model.checkpoint.metadata.get("fitted"):
+                report.quality = held_out_quality(model, runner, f"onnx {precision}", io_fp16)
     return report
 
 

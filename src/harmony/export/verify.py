@@ -18,8 +18,9 @@ import torch
 from torch import nn
 
 from harmony import harmonize
-from harmony.contract import GRAPH_INPUTS
+from harmony.contract import GRAPH_INPUTS, QUALITY_CHECK_IMAGES
 from harmony.data import demo_composite
+from harmony.data.demo import held_out_composites
 from harmony.errors import HarmonyError
 from harmony.metrics import psnr_db
 
@@ -106,6 +107,51 @@ def parity(
             )
         )
     return results
+
+
+class _GraphFeeds:
+    """`infer(image, mask)` of a graph runner (`run(feeds)`), in the graph's I/O dtype."""
+
+    def __init__(self, runner, io_fp16: bool):
+        self.runner, self.dtype = runner, np.float16 if io_fp16 else np.float32
+
+    def infer(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        feeds = {
+            name: tensor.numpy().astype(self.dtype)
+            for name, tensor in zip(GRAPH_INPUTS, (image, mask), strict=True)
+        }
+        (output,) = self.runner.run(feeds)
+        return torch.from_numpy(output.astype(np.float32))
+
+
+class _PyTorchPipeline:
+    """`infer(image, mask)` of `harmony.harmonize(model, ...)`."""
+
+    def __init__(self, model: nn.Module):
+        self.model = model
+
+    def infer(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return harmonize(self.model, image, mask)
+
+
+def held_out_quality(
+    model: nn.Module,
+    runner,
+    label: str,
+    io_fp16: bool = False,
+    count: int = QUALITY_CHECK_IMAGES,
+) -> dict:
+    """Harmonization quality of the graph run by `runner` beside the PyTorch pipeline's, on the
+    first `count` held-out composites (`harmony.data.demo.held_out_composites`): the "means"
+    (composite, "torch fp32", `label`) and "drift" of `harmony.profiling.quality.evaluate`."""
+    from harmony.profiling.quality import REFERENCE, QualityTarget, evaluate
+
+    runners = {
+        QualityTarget(*REFERENCE).label: _PyTorchPipeline(model),
+        label: _GraphFeeds(runner, io_fp16),
+    }
+    result = evaluate(held_out_composites(count), runners)
+    return {"images": result["images"], "means": result["means"], "drift": result["drift"]}
 
 
 def check_parity(results: Sequence[Parity], precision: str) -> None:

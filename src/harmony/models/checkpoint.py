@@ -27,6 +27,7 @@ from harmony.models.aict import AICT
 from harmony.models.hdnet import HDNet
 
 HDNET_NGF = {"hdnet": 32, "hdnet-lite": 8}
+FITTED_LABEL = "fitted on synthetic composites"
 MODEL_CLASSES = {"aict": AICT, "hdnet": HDNet, "hdnet-lite": HDNet}
 METADATA_KEY = "harmony"
 _MAX_LISTED = 8
@@ -81,20 +82,39 @@ def load_checkpoint(path: str | os.PathLike, arch: str | None = None) -> nn.Modu
     return model.eval()
 
 
+def weights_label(metadata: dict) -> str:
+    """How a checkpoint's weights were made, from its provenance `metadata`, as every command
+    prints it: fitted (`harmony fit`), random (`harmony init`) or not made by harmony."""
+    if metadata.get("fitted"):
+        return f"{FITTED_LABEL} (harmony fit, seed {metadata['settings']['seed']})"
+    if metadata.get("random_init"):
+        return f"RANDOM (harmony init, seed {metadata['seed']})"
+    return "not made by harmony (official or own training)"
+
+
 def inspect_checkpoint(path: str | os.PathLike) -> CheckpointInfo:
     """Arch, source format and metadata of a checkpoint, after a full validating load."""
     return load_checkpoint(path).checkpoint
 
 
 def save_checkpoint(
-    model: nn.Module, path: str | os.PathLike, metadata: dict, force: bool = False
+    model: nn.Module,
+    path: str | os.PathLike,
+    metadata: dict,
+    force: bool = False,
+    dtype: torch.dtype | None = None,
 ) -> Path:
     """Write `model` in its official format (AICT: {"model": sd}; HDNet: bare sd), atomically.
 
-    `metadata` (JSON-serialisable) is stored as provenance; an existing file is only replaced
-    with `force=True`.
+    `metadata` (JSON-serialisable) is stored as provenance; `dtype` (e.g. torch.float16) is
+    the type floating-point tensors are stored in, None (default) keeps theirs (loading casts
+    them back to the model's float32); an existing file is only replaced with `force=True`.
     """
     state_dict = model.state_dict()
+    if dtype is not None:
+        for key, value in state_dict.items():
+            if value.is_floating_point():
+                state_dict[key] = value.to(dtype)
     state_dict._metadata[METADATA_KEY] = dict(metadata)
     payload = {"model": state_dict} if isinstance(model, AICT) else state_dict
     with atomic_output(path, force) as temp:

@@ -25,13 +25,18 @@ HDNET_MULTIPLE = 8
 
 
 class HarmonizationPipeline(nn.Module):
-    """forward(image [B,3,H,W] in [0,1], mask [B,1,H,W] in [0,1]) -> harmonized [B,3,H,W]."""
+    """forward(image [B,3,H,W] in [0,1], mask [B,1,H,W] in [0,1]) -> harmonized [B,3,H,W].
 
-    def __init__(self, model: nn.Module):
+    `low_res` is the side AICT's parameter network sees: the official 256 by default; fitting
+    may use less (the network has no positional encoding, so any multiple of 4 runs).
+    """
+
+    def __init__(self, model: nn.Module, low_res: int = LOW_RES):
         super().__init__()
         if not isinstance(model, (AICT, HDNet)):
             raise HarmonyError(f"expected an AICT or HDNet model, got {type(model).__name__}")
         self.model = model
+        self.low_res = low_res
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         if isinstance(self.model, AICT):
@@ -39,8 +44,8 @@ class HarmonizationPipeline(nn.Module):
         return self._hdnet(image, mask)
 
     def _aict(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        image_lr = _resize_bilinear(image, LOW_RES)
-        mask_lr = _resize_bilinear(mask, LOW_RES)
+        image_lr = _resize_bilinear(image, self.low_res)
+        mask_lr = _resize_bilinear(mask, self.low_res)
         return self.model(image_lr, mask_lr, image, mask)
 
     def _hdnet(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -47,6 +47,9 @@ class BenchConfig:
     model: str | None = None  # the artifact the backend runs (prepared: checkpoint/.onnx/.engine)
     macs: dict | None = None
     macs_paper_style: int | None = None
+    # Held-out composites whose harmonization is scored after timing (0: none; planned only
+    # for fitted weights, whose quality means something).
+    quality_images: int = 0
 
     def label(self) -> str:
         backend = f"{self.backend}+fused" if self.kernels == "fused" else self.backend
@@ -107,6 +110,7 @@ def _record(config: BenchConfig, **measured) -> dict:
         "latency_ms": None,
         "throughput_ips": None,
         "peak_memory_mb": None,
+        "quality": None,
         "skipped": None,
         **measured,
     }
@@ -130,6 +134,7 @@ def measure_config(config: BenchConfig) -> dict:
         )
         device_bytes = runner.memory_bytes()
         cuda_graphs = getattr(runner, "cuda_graphs", None)  # what the torch backend resolved
+        quality = _held_out_quality(runner, config) if config.quality_images else None
     peak = device_bytes / MIB if device_bytes is not None else peak_rss_mb()
     return _record(
         config,
@@ -138,7 +143,35 @@ def measure_config(config: BenchConfig) -> dict:
         peak_memory_mb=peak,
         peak_memory_kind="device" if device_bytes is not None else "process RSS",
         cuda_graphs=cuda_graphs,
+        quality=quality,
     )
+
+
+class _OnDevice:
+    """A runner's `infer` on CPU inputs moved to `device` first."""
+
+    def __init__(self, runner, device: str):
+        self.runner, self.device = runner, device
+
+    def infer(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.runner.infer(image.to(self.device), mask.to(self.device))
+
+
+def _held_out_quality(runner, config: BenchConfig) -> dict:
+    """Mean scores (`harmony.metrics`) of the composites and of the runner's outputs on the
+    first `config.quality_images` held-out composites, resized to the configuration's size:
+    {"images", "composite": {metric: mean}, "output": {metric: mean}}. Measured after timing,
+    outside the timed region."""
+    from harmony.data.demo import held_out_composites
+    from harmony.profiling.quality import BASELINE, evaluate
+
+    result = evaluate(
+        held_out_composites(config.quality_images),
+        {"output": _OnDevice(runner, config.device)},
+        resolution=(config.height, config.width),
+    )
+    means = result["means"]
+    return {"images": result["images"], "composite": means[BASELINE], "output": means["output"]}
 
 
 def environment(command: str) -> dict:

@@ -31,10 +31,12 @@ def plan_configs(
     warmup: int,
     iterations: int,
     kernels: list[str] | None = None,
+    quality_images: int = 0,
 ) -> list[BenchConfig]:
     """Every (source, backend, precision, kernels, resolution) configuration, with a skip reason
     where it cannot run here; the torch backend once per entry of `kernels` ("reference",
-    "fused"; default: `default_kernels(device)`)."""
+    "fused"; default: `default_kernels(device)`). Configurations of fitted weights score
+    their output on `quality_images` held-out composites (default 0: none)."""
     configs = []
     for source in sources:
         for name in backends:
@@ -61,6 +63,7 @@ def plan_configs(
                                 skip_reason=reason
                                 or _kernels_unavailable(kernel)
                                 or _too_large(backend, device, source, height, width, batch),
+                                quality_images=quality_images if source.fitted else 0,
                             )
                         )
     return configs

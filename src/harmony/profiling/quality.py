@@ -11,6 +11,7 @@ run here is reported with the reason.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -114,4 +115,48 @@ def evaluate(
     }
 
 
-__all__ = ["BASELINE", "REFERENCE", "QualityTarget", "evaluate", "prepare_runners"]
+def quality_document(
+    dataset,
+    data_label: str,
+    model_path,
+    targets: list[QualityTarget],
+    resolution: tuple[int, int] | None = None,
+    limit: int | None = None,
+    progress: Callable[[str], None] | None = None,
+    command: str = "",
+) -> dict:
+    """`harmony eval`'s document: the model at `model_path` run by `targets` (and FP32
+    PyTorch) over `dataset` (named `data_label`) with `evaluate`, and what it ran on:
+    {"environment", "data", "model", "arch", "weights", "resolution", "skipped", "images",
+    "rows", "means", "drift"}."""
+    from harmony.contract import DEFAULT_RESOLUTIONS
+    from harmony.profiling.bench import environment
+    from harmony.runtime.loaders import identify
+
+    source = identify(model_path)
+    resolutions = [resolution] if resolution else DEFAULT_RESOLUTIONS
+    runners, skipped = prepare_runners(source, targets, resolutions)
+    with contextlib.ExitStack() as stack:
+        for runner in runners.values():
+            stack.enter_context(runner)
+        result = evaluate(dataset, runners, resolution, limit, progress)
+    return {
+        "environment": environment(command),
+        "data": data_label,
+        "model": str(model_path),
+        "arch": source.arch,
+        "weights": source.weights,
+        "resolution": None if resolution is None else list(resolution),
+        "skipped": skipped,
+        **result,
+    }
+
+
+__all__ = [
+    "BASELINE",
+    "REFERENCE",
+    "QualityTarget",
+    "evaluate",
+    "prepare_runners",
+    "quality_document",
+]

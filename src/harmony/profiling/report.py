@@ -32,13 +32,23 @@ def write_json(path: str | os.PathLike, document: dict, force: bool = False) -> 
         temp.write_text(json.dumps(document, indent=2) + "\n")
 
 
+def held_out_psnr(record: dict) -> str:
+    """The record's held-out PSNR beside the composites', e.g. "31.61 (composite 29.84)"; ""
+    where it was not scored."""
+    quality = record.get("quality")
+    if not quality:
+        return ""
+    return f"{quality['output']['psnr']:.2f} (composite {quality['composite']['psnr']:.2f})"
+
+
 def markdown_table(records: list[dict]) -> str:
     """One row per record; skipped configurations show their reason."""
     header = (
         "| arch | backend | precision | device | size | batch | mean ms | p50 ms | p90 ms | "
-        "img/s | peak MB | params | GMACs (true) | GMACs (paper-style) | AICT paper (GTX 1070 Ti) |"
+        "img/s | peak MB | params | GMACs (true) | GMACs (paper-style) | AICT paper (GTX 1070 Ti) "
+        "| held-out PSNR dB |"
     )
-    lines = [header, "|" + " --- |" * 15]
+    lines = [header, "|" + " --- |" * 16]
     for r in records:
         size = f"{r['height']}x{r['width']}"
         paper_figure = (
@@ -68,6 +78,7 @@ def markdown_table(records: list[dict]) -> str:
                 f"{macs['total'] / 1e9:.2f}" if macs else "",
                 f"{paper / 1e9:.2f}" if paper else "",
                 paper_figure,
+                held_out_psnr(r),
             ]
         )
         lines.append("| " + " | ".join(cells) + " |")
@@ -91,6 +102,8 @@ def markdown_report(document: dict) -> str:
         "the thop 0.1.1 rules the AICT paper's 14.35 G comes from",
         "- backend torch+fused: the fused ops run with the plugin kernels "
         "(libharmony_cuda_ops.so); +graphs: replayed from CUDA graphs",
+        "- held-out PSNR (fitted weights only): mean over held-out demo composites resized to "
+        "the size, output vs real photograph, beside the composite's own",
         "",
         markdown_table(document["results"]),
     ]
@@ -126,3 +139,55 @@ def write_plot(path: str | os.PathLike, records: list[dict], force: bool = False
     with atomic_output(path, force) as temp:
         figure.savefig(temp, format="png")
     plt.close(figure)
+
+
+# How each metric is printed: (column, format).
+_COLUMNS = {
+    "mse": ("MSE", "{:.2f}"),
+    "fmse": ("fMSE", "{:.2f}"),
+    "psnr": ("PSNR dB", "{:.2f}"),
+    "fpsnr": ("fPSNR dB", "{:.2f}"),
+    "ssim": ("SSIM", "{:.4f}"),
+}
+
+
+def quality_table(document: dict) -> tuple[list[str], list[list[str]]]:
+    """Mean scores per target (the composite first), with the drift from FP32 PyTorch."""
+    header = ["", *(column for column, _ in _COLUMNS.values()), "drift vs torch fp32"]
+    rows = []
+    for label, means in document["means"].items():
+        drift = document["drift"].get(label)
+        drift_text = (
+            ", ".join(f"{_COLUMNS[m][0]} {v:+.3g}" for m, v in drift.items()) if drift else ""
+        )
+        values = [fmt.format(means[m]) for m, (_, fmt) in _COLUMNS.items()]
+        rows.append([label, *values, drift_text])
+    return header, rows
+
+
+def quality_markdown(document: dict) -> str:
+    env = document["environment"]
+    header, rows = quality_table(document)
+    lines = [
+        "# harmony eval",
+        "",
+        f"- command: `{env['command']}`",
+        f"- model: {document['model']} ({document['arch']}, weights "
+        f"{document['weights'] or 'not recorded'}); data: {document['data']}, "
+        f"{document['images']} images"
+        + (
+            f" resized to {document['resolution'][0]}x{document['resolution'][1]}"
+            if document["resolution"]
+            else " at their own size"
+        ),
+        f"- device: {env['cpu']} ({env['cpu_cores']} cores); versions: "
+        + ", ".join(f"{k} {v}" for k, v in env["versions"].items()),
+        "- MSE and fMSE on the 0-255 scale (fMSE over the mask), PSNR/fPSNR from them, SSIM over "
+        "the image; means over the images; drift: mean per-image difference to torch fp32",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+        *("| " + " | ".join(row) + " |" for row in rows),
+    ]
+    lines += [f"- skipped {label}: {reason}" for label, reason in document["skipped"].items()]
+    return "\n".join(lines) + "\n"

@@ -32,6 +32,8 @@ class ModelSource:
         params: parameter count (None where an ONNX graph does not record it).
         precision: an ONNX graph's own precision; None for a checkpoint (any precision).
         target: an ONNX graph's export target ("trt" or "ort"); None for a checkpoint.
+        weights: how the weights were made (`harmony.models.checkpoint.weights_label`; a graph
+            carries its checkpoint's), "" where a graph does not record it.
     """
 
     path: Path
@@ -40,6 +42,14 @@ class ModelSource:
     params: int | None
     precision: str | None = None
     target: str | None = None
+    weights: str = ""
+
+    @property
+    def fitted(self) -> bool:
+        """Whether the weights were fitted by `harmony fit` (their quality means something)."""
+        from harmony.models.checkpoint import FITTED_LABEL
+
+        return self.weights.startswith(FITTED_LABEL)
 
 
 def identify(path: str | os.PathLike) -> ModelSource:
@@ -53,18 +63,25 @@ def identify(path: str | os.PathLike) -> ModelSource:
     suffix = path.suffix.lower()
     if suffix in CHECKPOINT_SUFFIXES:
         from harmony.models import load_checkpoint
+        from harmony.models.checkpoint import weights_label
 
         model = load_checkpoint(path)
-        return ModelSource(
-            path, "checkpoint", model.arch, sum(p.numel() for p in model.parameters())
-        )
+        params = sum(p.numel() for p in model.parameters())
+        weights = weights_label(model.checkpoint.metadata)
+        return ModelSource(path, "checkpoint", model.arch, params, weights=weights)
     if suffix == ".onnx":
         from harmony.export.metadata import read_graph_metadata
 
         metadata = read_graph_metadata(path)
         params = int(metadata["params"]) if "params" in metadata else None
         return ModelSource(
-            path, "onnx", metadata["arch"], params, metadata["precision"], metadata["target"]
+            path,
+            "onnx",
+            metadata["arch"],
+            params,
+            metadata["precision"],
+            metadata["target"],
+            metadata.get("weights", ""),
         )
     raise HarmonyError(
         f"expected a checkpoint ({', '.join(CHECKPOINT_SUFFIXES)}) or a .onnx graph, got {path}"

@@ -1,0 +1,1 @@
+"""`harmony fit`: stand-in checkpoints fitted on synthetic composites (see `fit`)."""

@@ -1,0 +1,56 @@
+"""The provenance file of a fitted checkpoint: how it was made and what it reaches held out.
+
+`<checkpoint stem>.provenance.json` beside the checkpoint holds the checkpoint's own metadata
+(command, settings, photographs, loss curve), its SHA-256, and the mean held-out scores of the
+composites and of the fitted model with the gain between them (`gain_over_composite`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from harmony.files import write_bytes_atomic
+from harmony.profiling.quality import BASELINE, REFERENCE, QualityTarget
+
+PROVENANCE_SUFFIX = ".provenance.json"
+
+
+def provenance_path(checkpoint: str | os.PathLike) -> Path:
+    """Where the provenance of `checkpoint` lives: `<stem>.provenance.json` beside it."""
+    checkpoint = Path(checkpoint)
+    return checkpoint.with_name(checkpoint.stem + PROVENANCE_SUFFIX)
+
+
+def gain_over_composite(means: dict, label: str = QualityTarget(*REFERENCE).label) -> dict:
+    """The harmonization gain of target `label` in `means` (`quality.evaluate`'s "means"):
+    {"psnr_gain_db": PSNR(output) - PSNR(composite), "fmse_reduction": 1 - fMSE(output) /
+    fMSE(composite)} (0.3 = fMSE 30% lower)."""
+    composite, output = means[BASELINE], means[label]
+    return {
+        "psnr_gain_db": output["psnr"] - composite["psnr"],
+        "fmse_reduction": 1.0 - output["fmse"] / composite["fmse"],
+    }
+
+
+def write_provenance(checkpoint: str | os.PathLike, quality: dict, force: bool = False) -> Path:
+    """Write the provenance of `checkpoint` scored as `quality` (`fit.held_out_quality`)."""
+    from harmony.models.checkpoint import inspect_checkpoint
+
+    checkpoint = Path(checkpoint)
+    document = {
+        "checkpoint": checkpoint.name,
+        "sha256": hashlib.sha256(checkpoint.read_bytes()).hexdigest(),
+        "bytes": checkpoint.stat().st_size,
+        **inspect_checkpoint(checkpoint).metadata,
+        "held_out": {
+            "images": quality["images"],
+            "means": quality["means"],
+            **gain_over_composite(quality["means"]),
+        },
+    }
+    path = provenance_path(checkpoint)
+    write_bytes_atomic(path, (json.dumps(document, indent=1) + "\n").encode(), force=force)
+    return path
