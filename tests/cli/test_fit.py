@@ -52,3 +52,10 @@ def test_fit_refuses_to_overwrite_without_force(tmp_path):
     assert result.exit_code == 1 and "--force" in result.output
     assert output.read_bytes() == b"user data"
     assert not provenance_path(output).exists()
+
+
+def test_fit_refuses_an_output_the_loader_would_misread(tmp_path):
+    result = _invoke("fit", "hdnet-lite", "-o", tmp_path / "lite.safetensors", "--steps", 1)
+
+    assert result.exit_code == 2 and ".pth or .pt" in result.output
+    assert not any(tmp_path.iterdir())

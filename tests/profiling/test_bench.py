@@ -102,8 +102,8 @@ def test_fitted_weights_are_scored_on_held_out_composites_after_timing(lite, in_
     from harmony.weights import fitted_checkpoint
 
     fitted = identify(fitted_checkpoint("hdnet-lite"))
-    random_row, fitted_row = plan_configs(
-        [lite, fitted], ["torch"], ["fp32"], [(96, 128)], 1, 0, 1, None, 2
+    random_row, fitted_row = plan_configs(  # batch 2: scored at the batch it was timed at
+        [lite, fitted], ["torch"], ["fp32"], [(96, 128)], 2, 0, 1, None, 2
     )
     assert random_row.quality_images == 0 and fitted_row.quality_images == 2
 

@@ -45,6 +45,10 @@ def fit_command(arch, output, steps, batch, size, lr, low_res, seed, force) -> N
     from harmony.fitting.provenance import provenance_path, write_provenance
     from harmony.models.checkpoint import FITTED_LABEL
 
+    if output.suffix not in (".pth", ".pt"):
+        raise click.BadParameter(
+            f"{output} must end in .pth or .pt (the official formats)", param_hint="--output"
+        )
     overrides = {"steps": steps, "batch": batch, "size": size, "lr": lr, "low_res": low_res}
     settings = replace(
         DEFAULT_SETTINGS[arch],

@@ -31,7 +31,7 @@ from harmony.export.verify import (
     VerificationError,
     check_graph,
     check_parity,
-    held_out_quality,
+    graph_held_out_quality,
     parity,
 )
 from harmony.files import atomic_output, check_writable, sha256_file
@@ -59,7 +59,7 @@ class ExportReport:
     # that the PyTorch side of the comparison runs.
     custom_nodes_verified_with: str | None = None
     weights: str = ""  # how the checkpoint's weights were made (`weights_label`)
-    # Held-out harmonization quality of graph and PyTorch (`verify.held_out_quality`); only
+    # Held-out harmonization quality of graph and PyTorch (`verify.graph_held_out_quality`); only
     # for fitted checkpoints: the quality of random weights means nothing.
     quality: dict | None = None
     warnings: list[str] = field(default_factory=list)
@@ -190,7 +190,9 @@ def onnx_from_checkpoint(
             report.min_psnr_db = MIN_PSNR_DB[precision]
             check_parity(report.parity, precision)
             if model.checkpoint.metadata.get("fitted"):
-                report.quality = held_out_quality(model, runner, f"onnx {precision}", io_fp16)
+                report.quality = graph_held_out_quality(
+                    model, runner, f"onnx {precision}", io_fp16, batch or 1
+                )
     return report
 
 

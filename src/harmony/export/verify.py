@@ -110,18 +110,20 @@ def parity(
 
 
 class _GraphFeeds:
-    """`infer(image, mask)` of a graph runner (`run(feeds)`), in the graph's I/O dtype."""
+    """`infer(image, mask)` of one image by a graph runner (`run(feeds)`): fed in the graph's
+    I/O dtype, repeated to its batch (a graph may take that batch only); the first output."""
 
-    def __init__(self, runner, io_fp16: bool):
-        self.runner, self.dtype = runner, np.float16 if io_fp16 else np.float32
+    def __init__(self, runner, io_fp16: bool, batch: int):
+        self.runner, self.batch = runner, batch
+        self.dtype = np.float16 if io_fp16 else np.float32
 
     def infer(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         feeds = {
-            name: tensor.numpy().astype(self.dtype)
+            name: tensor.expand(self.batch, -1, -1, -1).numpy().astype(self.dtype)
             for name, tensor in zip(GRAPH_INPUTS, (image, mask), strict=True)
         }
         (output,) = self.runner.run(feeds)
-        return torch.from_numpy(output.astype(np.float32))
+        return torch.from_numpy(output[:1].astype(np.float32))
 
 
 class _PyTorchPipeline:
@@ -134,21 +136,23 @@ class _PyTorchPipeline:
         return harmonize(self.model, image, mask)
 
 
-def held_out_quality(
+def graph_held_out_quality(
     model: nn.Module,
     runner,
     label: str,
     io_fp16: bool = False,
+    batch: int = 1,
     count: int = QUALITY_CHECK_IMAGES,
 ) -> dict:
     """Harmonization quality of the graph run by `runner` beside the PyTorch pipeline's, on the
-    first `count` held-out composites (`harmony.data.demo.held_out_composites`): the "means"
+    first `count` held-out composites (`harmony.data.demo.held_out_composites`), fed to the
+    graph at `batch` (its fixed batch; 1 for a dynamic one): the "means"
     (composite, "torch fp32", `label`) and "drift" of `harmony.profiling.quality.evaluate`."""
     from harmony.profiling.quality import REFERENCE, QualityTarget, evaluate
 
     runners = {
         QualityTarget(*REFERENCE).label: _PyTorchPipeline(model),
-        label: _GraphFeeds(runner, io_fp16),
+        label: _GraphFeeds(runner, io_fp16, batch),
     }
     result = evaluate(held_out_composites(count), runners)
     return {"images": result["images"], "means": result["means"], "drift": result["drift"]}

@@ -147,14 +147,18 @@ def measure_config(config: BenchConfig) -> dict:
     )
 
 
-class _OnDevice:
-    """A runner's `infer` on CPU inputs moved to `device` first."""
+class _AsConfigured:
+    """A runner's `infer` of one image, as the configuration runs it: moved to its device and
+    repeated to its batch (an engine or graph may take that batch only); the first output."""
 
-    def __init__(self, runner, device: str):
-        self.runner, self.device = runner, device
+    def __init__(self, runner, config: BenchConfig):
+        self.runner, self.config = runner, config
 
     def infer(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return self.runner.infer(image.to(self.device), mask.to(self.device))
+        batch, device = self.config.batch, self.config.device
+        image = image.expand(batch, -1, -1, -1).to(device)
+        mask = mask.expand(batch, -1, -1, -1).to(device)
+        return self.runner.infer(image, mask)[:1]
 
 
 def _held_out_quality(runner, config: BenchConfig) -> dict:
@@ -167,7 +171,7 @@ def _held_out_quality(runner, config: BenchConfig) -> dict:
 
     result = evaluate(
         held_out_composites(config.quality_images),
-        {"output": _OnDevice(runner, config.device)},
+        {"output": _AsConfigured(runner, config)},
         resolution=(config.height, config.width),
     )
     means = result["means"]
