@@ -51,12 +51,14 @@ def test_demo_runs_every_architecture_and_refuses_to_overwrite(runner, tmp_path,
     assert [p.name for p in (out / "checkpoints").iterdir()] == ["hdnet.pth"]  # no fitted one
     assert result.output.count("128x128") == 3  # one benchmark row per architecture
     assert "skipped" not in result.output
+    harmonized_table = result.output.split("exported (")[0]
     rows = {
         cells[0]: cells
-        for cells in (re.split(r"\s{2,}", line) for line in result.output.splitlines())
-        if cells[0] in ("aict", "hdnet", "hdnet-lite") and len(cells) == 7
+        for cells in (re.split(r"\s{2,}", line) for line in harmonized_table.splitlines())
+        if cells[0] in ("aict", "hdnet", "hdnet-lite")
     }
     assert rows["hdnet"][1].startswith("RANDOM")
+    assert result.output.count("(composite ") == 4  # held-out PSNR: export and bench, fitted
     for arch in ("aict", "hdnet-lite"):  # fitted: harmonized closer to the real photo
         weights, psnr_composite, psnr_output = rows[arch][1], rows[arch][4], rows[arch][5]
         assert weights.startswith(FITTED_LABEL)

@@ -32,13 +32,16 @@ def write_json(path: str | os.PathLike, document: dict, force: bool = False) -> 
         temp.write_text(json.dumps(document, indent=2) + "\n")
 
 
+def psnr_beside_composite(output: dict, composite: dict) -> str:
+    """A held-out PSNR beside the composites', e.g. "31.61 (composite 29.84)", from two dicts
+    of mean scores."""
+    return f"{output['psnr']:.2f} (composite {composite['psnr']:.2f})"
+
+
 def held_out_psnr(record: dict) -> str:
-    """The record's held-out PSNR beside the composites', e.g. "31.61 (composite 29.84)"; ""
-    where it was not scored."""
+    """The bench record's held-out PSNR (`psnr_beside_composite`); "" where not scored."""
     quality = record.get("quality")
-    if not quality:
-        return ""
-    return f"{quality['output']['psnr']:.2f} (composite {quality['composite']['psnr']:.2f})"
+    return psnr_beside_composite(quality["output"], quality["composite"]) if quality else ""
 
 
 def markdown_table(records: list[dict]) -> str:
