@@ -91,16 +91,23 @@ def run_demo(out_dir: Path, force: bool = False) -> list[DemoResult]:
 
 
 BENCH_RESOLUTION = (1024, 1024)
+# The sizes (H, W) the demo's exports are verified at; None: the exporter's default.
+VERIFY_SIZES: tuple[tuple[int, int], ...] | None = None
 
 
 def export_demo_graphs(results: list[DemoResult], out_dir: Path, force: bool = False) -> list:
     """Export each result's checkpoint to a verified ORT-target FP32 graph
     `out_dir/<arch>.ort.fp32.onnx`; the reports."""
     from harmony.export import onnx_from_checkpoint
+    from harmony.export.verify import DEFAULT_SIZES
 
     return [
         onnx_from_checkpoint(
-            r.checkpoint, out_dir / f"{r.arch}.ort.fp32.onnx", target="ort", force=force
+            r.checkpoint,
+            out_dir / f"{r.arch}.ort.fp32.onnx",
+            target="ort",
+            force=force,
+            verify_sizes=VERIFY_SIZES or DEFAULT_SIZES,
         )
         for r in results
     ]

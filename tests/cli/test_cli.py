@@ -42,6 +42,7 @@ def test_user_errors_exit_1_without_traceback(runner, tmp_path):
 
 def test_demo_runs_every_architecture_and_refuses_to_overwrite(runner, tmp_path, monkeypatch):
     monkeypatch.setattr("harmony.quickstart.BENCH_RESOLUTION", (128, 128))  # the job's own: 1024
+    monkeypatch.setattr("harmony.quickstart.VERIFY_SIZES", ((96, 80),))  # the exporter's: 512
     out = tmp_path / "demo"
     result = runner.invoke(cli, ["demo", "--out", str(out)])
     assert result.exit_code == 0, result.output

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import onnx
 import pytest
 from click.testing import CliRunner
@@ -13,6 +15,9 @@ from harmony.export import default_output_path, onnx_from_checkpoint
 from harmony.export import verify as verify_module
 from harmony.export.metadata import read_metadata
 from harmony.export.reference import VERIFIED_WITH_SPLIT
+from harmony.models.checkpoint import FITTED_LABEL
+from harmony.runtime.loaders import identify
+from harmony.weights import fitted_checkpoint
 
 
 def _leftovers(directory, name):
@@ -35,16 +40,26 @@ def cached_trace(exported, monkeypatch):
     monkeypatch.setattr(export_module, "onnx_from_model", traced)
 
 
-def test_cli_exports_a_verified_fp16_graph_with_fixed_batch(checkpoints, tmp_path):
+def test_cli_exports_a_verified_fp16_graph_with_fixed_batch_and_held_out_quality(tmp_path):
     output = tmp_path / "lite.onnx"
-    args = [str(checkpoints["hdnet-lite"]), "-o", str(output), "--target", "ort", "--fp16"]
+    args = [str(fitted_checkpoint("hdnet-lite")), "-o", str(output), "--target", "ort", "--fp16"]
     args += ["--io-fp16", "--batch", "2"]
     result = CliRunner().invoke(export_alias, args)
     assert result.exit_code == 0, result.output
     for expected in ("hdnet-lite", "ort", "fp16", "opset", "parity 2x512x512", "PSNR", "MiB"):
         assert expected in result.output
     assert "N x N similarity" in result.output  # the ORT KNN memory warning
-    assert "RANDOM" in result.output and "held-out" not in result.output  # no quality to show
+    # Fitted weights: quality on held-out composites (one image fed as the fixed batch of 2).
+    assert re.search(rf"weights\s+{FITTED_LABEL}", result.output)
+    held_out = dict(
+        re.findall(r"held-out (composite|torch fp32)\s+PSNR ([\d.]+) dB", result.output)
+    )
+    assert float(held_out["torch fp32"]) > float(held_out["composite"]) + 1.0
+    (drift,) = re.findall(
+        r"held-out onnx fp16\s+PSNR [\d.]+ dB.*\(drift ([-+\d.]+) dB\)", result.output
+    )
+    assert abs(float(drift)) < 0.1
+    assert identify(output).fitted  # the graph carries its checkpoint's weights label
     model = onnx.load(output)
     for value in model.graph.input:
         assert value.type.tensor_type.elem_type == onnx.TensorProto.FLOAT16
@@ -155,21 +170,3 @@ def test_an_unwritable_destination_is_refused_before_the_export(checkpoints, tmp
     )
     assert result.exit_code == 1, result.output
     assert result.output.startswith("error: Cannot write") and "is a file" in result.output
-
-
-def test_a_fitted_checkpoint_reports_held_out_quality_beside_parity(tmp_path):
-    from harmony.models.checkpoint import FITTED_LABEL
-    from harmony.runtime.loaders import identify
-    from harmony.weights import fitted_checkpoint
-
-    output = tmp_path / "lite.onnx"
-    report = onnx_from_checkpoint(  # a fixed batch: one held-out image is fed as a batch of 2
-        fitted_checkpoint("hdnet-lite"), output, target="ort", fp16=True, batch=2
-    )
-
-    means, drift = report.quality["means"], report.quality["drift"]
-    assert list(means) == ["composite", "torch fp32", "onnx fp16"]
-    assert means["torch fp32"]["psnr"] > means["composite"]["psnr"] + 1.0
-    assert abs(drift["onnx fp16"]["psnr"]) < 0.1
-    assert report.weights.startswith(FITTED_LABEL)
-    assert identify(output).fitted  # the graph carries its checkpoint's weights label
