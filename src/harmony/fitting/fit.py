@@ -236,19 +236,18 @@ def write_fitted_checkpoint(
 
 
 def held_out_quality(checkpoint: str | os.PathLike, count: int = HELD_OUT_COUNT) -> dict:
-    """`harmony.profiling.quality.evaluate` of the checkpoint file in PyTorch FP32 on the
-    held-out set: {"images", "rows", "means", "drift"}."""
-    from harmony.profiling.quality import evaluate, prepare_runners
-    from harmony.runtime.loaders import identify
+    """`harmony eval` of the checkpoint file in PyTorch FP32 on the first `count` held-out
+    composites (`harmony.profiling.quality.quality_document`: "images", "rows", "means", ...).
 
-    dataset = held_out_composites(count)
-    sizes = sorted({tuple(dataset[i]["composite"].shape[-2:]) for i in range(len(dataset))})
-    runners, skipped = prepare_runners(identify(checkpoint), [], sizes)
-    if skipped:
-        raise HarmonyError(f"cannot score {checkpoint}: {skipped}")
-    (runner,) = runners.values()
-    with runner:
-        return evaluate(dataset, runners)
+    Raises:
+        HarmonyError: PyTorch cannot run the checkpoint here (the reason is named).
+    """
+    from harmony.profiling.quality import quality_document
+
+    document = quality_document(held_out_composites(count), "held-out", checkpoint, [])
+    if document["skipped"]:
+        raise HarmonyError(f"cannot score {checkpoint}: {document['skipped']}")
+    return document
 
 
 __all__ = [
