@@ -7,12 +7,11 @@ composites and of the fitted model with the gain between them (`gain_over_compos
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
 
-from harmony.files import write_bytes_atomic
+from harmony.files import sha256_file, write_bytes_atomic
 from harmony.profiling.quality import BASELINE, REFERENCE, QualityTarget
 
 PROVENANCE_SUFFIX = ".provenance.json"
@@ -42,7 +41,7 @@ def write_provenance(checkpoint: str | os.PathLike, quality: dict, force: bool =
     checkpoint = Path(checkpoint)
     document = {
         "checkpoint": checkpoint.name,
-        "sha256": hashlib.sha256(checkpoint.read_bytes()).hexdigest(),
+        "sha256": sha256_file(checkpoint),
         "bytes": checkpoint.stat().st_size,
         **inspect_checkpoint(checkpoint).metadata,
         "held_out": {
