@@ -21,7 +21,7 @@ from pathlib import Path
 
 import onnx
 
-from harmony.contract import ARCHS, PRECISIONS
+from harmony.contract import ARCHS, FLOAT_PRECISIONS
 from harmony.export import onnx_from_checkpoint
 from harmony.export.reference import SplitOrtRunner
 from harmony.export.verify import DEFAULT_SIZES, parity
@@ -48,7 +48,7 @@ def measure() -> list[dict]:
     for arch in ARCHS:
         checkpoint = make_random_checkpoint(arch, SEED, work / f"{arch}.pth")
         model = load_checkpoint(checkpoint)
-        for precision in PRECISIONS:
+        for precision in FLOAT_PRECISIONS:
             graph = work / f"{arch}.{precision}.onnx"
             report = onnx_from_checkpoint(checkpoint, graph, target="trt", fp16=precision == "fp16")
             split = parity(model, SplitOrtRunner(onnx.load(graph), "plugin"), DEFAULT_SIZES)

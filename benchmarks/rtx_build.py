@@ -1,5 +1,6 @@
 """TensorRT-RTX engine builds on this machine's CPU: build time, engine size and network layers
-per architecture and precision, with the FP32 islands of the FP16 graphs.
+per architecture and floating-point precision, with the FP32 islands of the FP16 graphs (INT8
+engines of the fitted checkpoints: benchmarks/int8.py).
 
 Each architecture's random checkpoint (official format, fixed seed) is exported to its
 TensorRT-target graph (FP32 and FP16, unverified: the build is what is measured) and built
@@ -20,7 +21,7 @@ import shlex
 import tempfile
 from pathlib import Path
 
-from harmony.contract import ARCHS, PRECISIONS
+from harmony.contract import ARCHS, FLOAT_PRECISIONS
 from harmony.export import onnx_from_checkpoint
 from harmony.models.init import make_random_checkpoint
 from harmony.profiling.bench import environment
@@ -49,7 +50,7 @@ def measure() -> list[dict]:
     rows = []
     for arch in ARCHS:
         checkpoint = make_random_checkpoint(arch, SEED, work / f"{arch}.pth")
-        for precision in PRECISIONS:
+        for precision in FLOAT_PRECISIONS:
             graph = work / f"{arch}.{precision}.onnx"
             onnx_from_checkpoint(
                 checkpoint, graph, target="trt", fp16=precision == "fp16", verify=False

@@ -123,7 +123,9 @@ def models(checkpoints):
 @pytest.fixture(scope="session")
 def exported(checkpoints, export_dir):
     """exported(arch, target, precision) -> (path, onnx.ModelProto), exported once, unverified
-    (the tests check parity themselves, at more sizes than the exporter does)."""
+    (the tests check parity themselves, at more sizes than the exporter does); int8 graphs are
+    calibrated on two small composites (trt target: needs libharmony_ort_ops.so)."""
+    from harmony.calibration import CalibrationSettings
     from harmony.export import onnx_from_checkpoint
 
     cache = {}
@@ -137,6 +139,10 @@ def exported(checkpoints, export_dir):
                 path,
                 target=target,
                 fp16=precision == "fp16",
+                int8=precision == "int8",
+                calibration=CalibrationSettings(count=2, size=(64, 64))
+                if precision == "int8"
+                else None,
                 verify=False,
             )
             cache[key] = (path, onnx.load(path))

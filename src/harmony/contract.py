@@ -13,6 +13,7 @@ resolutions. This module imports nothing heavy, so command-line parsing can use 
 
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass, field
 
 from harmony.errors import HarmonyError
@@ -38,8 +39,27 @@ GRAPH_OUTPUT = "harmonized"
 ENGINE_MANIFEST_SCHEMA = "harmony-engine-manifest/2"
 ENGINE_MANIFEST_SUFFIX = ".json"
 
-# Node metadata the exporter keeps: the module scopes a node came from (stage attribution).
+# Node metadata the exporter keeps: the module scopes a node came from (stage attribution, the
+# INT8 layer list), a Python literal list of names ("", "model", "model.encoder", ...).
 NAME_SCOPES_KEY = "pkg.torch.onnx.name_scopes"
+
+
+def network_module(node) -> str | None:
+    """The module of the network (the pipeline's `model`) an ONNX node was traced in, from its
+    `NAME_SCOPES_KEY`: e.g. "model_layer8.1", "" for the network's own forward, None for a node
+    outside the network or without scopes. The network's scope is "model", or "pipeline.model"
+    inside the float16-I/O wrapper."""
+    value = next((p.value for p in node.metadata_props if p.key == NAME_SCOPES_KEY), "")
+    try:
+        names = ast.literal_eval(value) if value else []
+    except (ValueError, SyntaxError):
+        return None
+    names = [name for name in names if isinstance(name, str)] if isinstance(names, list) else []
+    network = next((name for name in names if name.split(".")[-1] == "model"), None)
+    if network is None:
+        return None
+    inside = [name[len(network) + 1 :] for name in names if name.startswith(network + ".")]
+    return inside[-1] if inside else ""
 
 
 @dataclass(frozen=True)
@@ -117,20 +137,17 @@ LUT_CHANNELS = 3
 # --- vocabulary shared by commands and libraries ---------------------------------------------
 
 ARCHS = ("aict", "hdnet", "hdnet-lite")
-# Graph and engine precisions. INT8 (explicit Q/DQ graphs) is refused until a calibrated
-# exporter exists: nothing produces such a graph yet.
-PRECISIONS = ("fp32", "fp16")
-UNSUPPORTED_PRECISIONS = {
-    "int8": "INT8 needs a graph with calibrated Q/DQ nodes, which harmony-export cannot write "
-    "yet; use fp16 or fp32"
-}
+# Graph and engine precisions. "int8" is an explicit Q/DQ graph (`harmony.calibration`): INT8
+# convolutions and matrix products with weights, FP16 everywhere else (FP32 islands as in fp16).
+FLOAT_PRECISIONS = ("fp32", "fp16")
+PRECISIONS = (*FLOAT_PRECISIONS, "int8")
+# The harmony-export option that makes a graph of each precision.
+PRECISION_FLAGS = {"fp32": "", "fp16": " --fp16", "int8": " --int8"}
 
 
 def check_precision(precision: str, what: str) -> str:
     """`precision` if it is one of PRECISIONS; otherwise HarmonyError saying that `what` (e.g.
-    "the graph x.onnx") has a precision that is not supported yet (int8) or unknown."""
-    if precision in UNSUPPORTED_PRECISIONS:
-        raise HarmonyError(f"{what} is {precision}: {UNSUPPORTED_PRECISIONS[precision]}")
+    "the graph x.onnx") declares an unknown precision."""
     if precision not in PRECISIONS:
         raise HarmonyError(
             f"{what} declares precision '{precision}'; expected one of {', '.join(PRECISIONS)}"
@@ -152,6 +169,10 @@ MIN_SIDE = 2
 # The resolutions the project is measured at: harmony-bench's default and the default engine
 # profile (opt = the first, max = the largest).
 DEFAULT_RESOLUTIONS = ((1024, 1024), (2048, 2048))
+# INT8 calibration (`harmony.calibration`): composites by default (about 10 s for HDNet-lite at
+# 1024^2 on 2 CPU cores) and ONNX Runtime's range methods, the first the default.
+DEFAULT_CALIBRATION_COUNT = 8
+CALIBRATION_METHODS = ("minmax", "percentile", "entropy")
 # Held-out composites (`harmony.data.demo.held_out_composites`) that the export verification
 # and harmony-bench score fitted weights on: both also verify or time, so a few must do.
 QUALITY_CHECK_IMAGES = 2

@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import onnx
 import pytest
 from click.testing import CliRunner
 
+from harmony.calibration import CalibrationSettings
+from harmony.calibration.quantize import module_of
 from harmony.cli.main import cli, export_alias
 from harmony.contract import GRAPH_INPUTS
 from harmony.errors import HarmonyError
 from harmony.export import default_output_path, onnx_from_checkpoint
 from harmony.export import verify as verify_module
+from harmony.export.graph import FLOAT_PRECISION
 from harmony.export.metadata import read_metadata
 from harmony.export.reference import VERIFIED_WITH_SPLIT
+from harmony.export.verify import INT8_MIN_GAIN_KEPT, INT8_MIN_PSNR_DB
 from harmony.models.checkpoint import FITTED_LABEL
+from harmony.models.hdnet import HDNet
+from harmony.runtime.backends import runner_for
 from harmony.runtime.loaders import identify
 from harmony.weights import fitted_checkpoint
 
@@ -26,47 +33,83 @@ def _leftovers(directory, name):
 
 @pytest.fixture
 def cached_trace(exported, monkeypatch):
-    """Skip re-tracing: onnx_from_checkpoint gets the session's HDNet-lite FP32 graphs."""
+    """Skip re-tracing: onnx_from_checkpoint gets the session's HDNet-lite graphs (random
+    weights) of the floating-point precision asked for."""
     import harmony.export as export_module
 
-    graphs = {target: exported("hdnet-lite", target, "fp32")[1] for target in ("trt", "ort")}
+    graphs = {
+        (target, precision): exported("hdnet-lite", target, precision)[1]
+        for target, precision in (("trt", "fp32"), ("ort", "fp32"), ("ort", "fp16"))
+    }
 
     def traced(model, options):
-        assert options.precision == "fp32"
         proto = onnx.ModelProto()
-        proto.CopyFrom(graphs[options.target])
+        proto.CopyFrom(graphs[options.target, FLOAT_PRECISION[options.precision]])
         return proto
 
     monkeypatch.setattr(export_module, "onnx_from_model", traced)
 
 
-def test_cli_exports_a_verified_fp16_graph_with_fixed_batch_and_held_out_quality(tmp_path):
+def test_cli_exports_a_gated_int8_graph_with_fixed_batch_and_held_out_quality(tmp_path):
+    """INT8 + FP16 (float16 I/O, fixed batch 2) of the fitted HDNet-lite: Q/DQ on the inputs of
+    the weighted layers only, gated on PSNR to FP32 and the held-out gain kept."""
     output = tmp_path / "lite.onnx"
-    args = [str(fitted_checkpoint("hdnet-lite")), "-o", str(output), "--target", "ort", "--fp16"]
-    args += ["--io-fp16", "--batch", "2"]
+    args = [str(fitted_checkpoint("hdnet-lite")), "-o", str(output), "--target", "ort", "--int8"]
+    args += ["--io-fp16", "--batch", "2", "--calib-count", "3", "--calib-res", "128"]
     result = CliRunner().invoke(export_alias, args)
     assert result.exit_code == 0, result.output
-    for expected in ("hdnet-lite", "ort", "fp16", "opset", "parity 2x512x512", "PSNR", "MiB"):
+    for expected in ("hdnet-lite", "ort", "int8", "opset", "parity 2x512x512", "PSNR", "MiB"):
         assert expected in result.output
     assert "N x N similarity" in result.output  # the ORT KNN memory warning
+    assert "calibration          demo composites of coffee" in result.output
     # Fitted weights: quality on held-out composites (one image fed as the fixed batch of 2).
     assert re.search(rf"weights\s+{FITTED_LABEL}", result.output)
     held_out = dict(
-        re.findall(r"held-out (composite|torch fp32)\s+PSNR ([\d.]+) dB", result.output)
+        re.findall(r"held-out (composite|torch fp32|onnx int8)\s+PSNR ([\d.]+) dB", result.output)
     )
-    assert float(held_out["torch fp32"]) > float(held_out["composite"]) + 1.0
-    (drift,) = re.findall(
-        r"held-out onnx fp16\s+PSNR [\d.]+ dB.*\(drift ([-+\d.]+) dB\)", result.output
-    )
-    assert abs(float(drift)) < 0.1
-    assert identify(output).fitted  # the graph carries its checkpoint's weights label
+    gain = float(held_out["torch fp32"]) - float(held_out["composite"])
+    assert gain > 1.0
+    kept = float(held_out["onnx int8"]) - float(held_out["composite"])
+    assert kept >= INT8_MIN_GAIN_KEPT * gain
+    assert re.search(r"held-out gain kept\s+\d+% of FP32's \(>= 80%\): passed", result.output)
+    (parity,) = set(re.findall(r"PSNR >= (\d+) dB: passed", result.output))
+    assert float(parity) == INT8_MIN_PSNR_DB["hdnet-lite"]
+
+    source = identify(output)
+    assert source.fitted and source.precision == "int8"  # the runtime takes int8 graphs
+    assert runner_for(output).precision == "int8"
     model = onnx.load(output)
     for value in model.graph.input:
         assert value.type.tensor_type.elem_type == onnx.TensorProto.FLOAT16
         assert value.type.tensor_type.shape.dim[0].dim_value == 2
     assert [v.name for v in model.graph.input] == list(GRAPH_INPUTS)
-    assert read_metadata(model)["io_dtype"] == "float16"
+    metadata = read_metadata(model)
+    assert (metadata["io_dtype"], metadata["float_precision"]) == ("float16", "fp16")
+    _assert_qdq_on_weighted_layers_only(model, json.loads(metadata["int8_layers"]))
     assert _leftovers(tmp_path, output.name) == []
+
+
+def _assert_qdq_on_weighted_layers_only(model: onnx.ModelProto, int8_layers: list[dict]):
+    producers = {out: node for node in model.graph.node for out in node.output}
+
+    def dequantized(name: str) -> bool:
+        return name in producers and producers[name].op_type == "DequantizeLinear"
+
+    weighted = [n for n in model.graph.node if n.op_type in ("Conv", "ConvTranspose")]
+    quantized = [n for n in weighted if dequantized(n.input[1])]
+    assert [n.name for n in quantized] == [layer["node"] for layer in int8_layers]
+    # Every convolution is INT8 (activation and weights) but the network's floating ones.
+    floating = {n.name for n in weighted} - {n.name for n in quantized}
+    assert {module_of(n).split(".")[0] for n in weighted if n.name in floating} == set(
+        HDNet.int8_float_modules
+    )
+    assert all(dequantized(n.input[0]) for n in quantized)
+    # The floating-point islands (InstanceNorm, the KNN similarity, the skip Concats...) read
+    # no dequantized tensor: DQ outputs go to INT8 layers only.
+    int8_names = {n.name for n in quantized}
+    for node in model.graph.node:
+        if node.name not in int8_names and node.op_type != "QuantizeLinear":
+            assert not any(dequantized(name) for name in node.input), node.name
 
 
 def test_default_output_name_and_no_overwrite(checkpoints, tmp_path, cached_trace):
@@ -114,6 +157,8 @@ def test_wrong_arch_is_a_user_error(checkpoints, tmp_path):
         (["--batch", "0"], "positive integer"),
         (["--opset", "12"], "opset"),
         (["--io-fp16"], "--io-fp16 needs --fp16"),
+        (["--calib-count", "3"], "need --int8"),
+        (["--int8", "--calib-res", "64,128"], "--calib-res takes one resolution"),
         (["--target", "tensorrt"], "tensorrt"),
     ],
 )
@@ -127,14 +172,21 @@ def test_bad_options(checkpoints, tmp_path, args, message):
     assert not output.exists()
 
 
-def test_failed_parity_leaves_no_file(checkpoints, tmp_path, monkeypatch, cached_trace):
-    monkeypatch.setitem(verify_module.MIN_PSNR_DB, "fp32", 1000.0)
-    output = tmp_path / "out.onnx"
-    with pytest.raises(HarmonyError, match=r"parity check failed.*PSNR"):
+def test_failed_int8_gate_leaves_no_file(checkpoints, tmp_path, monkeypatch, cached_trace):
+    monkeypatch.setitem(verify_module.INT8_MIN_PSNR_DB, "hdnet-lite", 1000.0)
+    monkeypatch.setenv("HARMONY_CACHE_DIR", str(tmp_path / "cache"))
+    output = tmp_path / "out" / "lite.onnx"
+    output.parent.mkdir()
+    with pytest.raises(HarmonyError, match=r"parity check failed \(int8 needs PSNR >= 1000"):
         onnx_from_checkpoint(
-            checkpoints["hdnet-lite"], output, target="ort", verify_sizes=[(40, 56)]
+            checkpoints["hdnet-lite"],
+            output,
+            target="ort",
+            int8=True,
+            calibration=CalibrationSettings(count=2, size=(40, 56)),
+            verify_sizes=[(40, 56)],
         )
-    assert list(tmp_path.iterdir()) == []
+    assert list(output.parent.iterdir()) == []
 
 
 @pytest.mark.usefixtures("cpu_ops_dir")

@@ -281,10 +281,9 @@ def test_onnx_facts_read_precision_plugins_and_io(tmp_path):
     assert facts.inputs == {"image": (None, 3, None, None), "mask": (None, 1, None, None)}
     assert facts.outputs == ("harmonized",)
     assert onnx_facts(write_graph(tmp_path / "plain.onnx", precision=None)).precision == "fp32"
-    with pytest.raises(HarmonyError, match=r"declares precision 'fp8'.*fp32, fp16"):
+    with pytest.raises(HarmonyError, match=r"declares precision 'fp8'.*fp32, fp16, int8"):
         onnx_facts(write_graph(tmp_path / "bad.onnx", precision="fp8"))
-    with pytest.raises(HarmonyError, match=r"is int8: INT8 needs a graph with calibrated Q/DQ"):
-        onnx_facts(write_graph(tmp_path / "int8.onnx", precision="int8"))
+    assert onnx_facts(write_graph(tmp_path / "q.onnx", precision="int8")).precision == "int8"
     (tmp_path / "junk.onnx").write_bytes(b"not a graph")
     with pytest.raises(HarmonyError, match="not a readable ONNX graph"):
         onnx_facts(tmp_path / "junk.onnx")

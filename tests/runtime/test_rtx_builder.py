@@ -156,12 +156,35 @@ def test_targets_are_recorded_and_the_rebuild_command_reproduces_them(tmp_path, 
         rtx_build(graph, tmp_path / "h200.engine", compute_capabilities=("9.0",))
 
 
-def test_portable_hdnet_graph_builds_for_dynamic_sizes(exported, tmp_path, build_here):
+def _assert_int8_build(built, model: onnx.ModelProto) -> None:
+    """An int8 graph's engine: every activation QuantizeLinear became an INT8 quantize layer
+    of the strongly typed network (no INT8 flag, no calibrator: the graph carries the scales)."""
+    quantize = sum(node.op_type == "QuantizeLinear" for node in model.graph.node)
+    manifest = built.manifest
+    assert manifest.precision == "int8" and manifest.strongly_typed
+    assert manifest.builder_flags == ()
+    assert manifest.build.int8_quantize_layers == quantize >= 20
+
+
+def test_portable_int8_hdnet_graph_builds_for_dynamic_sizes(exported, tmp_path, build_here):
     """The ORT-target graph shares the pipeline's shape expressions (the pad to a multiple of 8)
-    and needs no plugin library, so this runs wherever TensorRT-RTX installs."""
-    path, _ = exported("hdnet-lite", "ort", "fp32")
+    and needs no plugin library, so this runs wherever TensorRT-RTX installs: INT8 Q/DQ
+    (symmetric, per-channel weights, FP16 elsewhere) parses and builds."""
+    path, model = exported("hdnet-lite", "ort", "int8")
     built = rtx_build(path, tmp_path / "lite.engine", use_cache=False)
     assert built.manifest.plugins is None and built.manifest.build.network_layers > 100
+    _assert_int8_build(built, model)
+
+
+def test_int8_graph_with_custom_nodes_builds_with_the_plugins(
+    exported, ort_ops_dir, tensorrt_plugins_dir, tmp_path, monkeypatch
+):
+    path, model = exported("hdnet-lite", "trt", "int8")  # calibrated by libharmony_ort_ops.so
+    monkeypatch.setenv("HARMONY_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("HARMONY_PLUGIN_DIR", str(tensorrt_plugins_dir))
+    built = rtx_build(path, tmp_path / "lite.engine", use_cache=False)
+    assert sorted(built.manifest.plugins.versions) == [KNN_TOPK_FUSION.name]
+    _assert_int8_build(built, model)
 
 
 def _length_prefixed(text: str) -> bytes:

@@ -61,8 +61,8 @@ def test_precision_profile_and_refusals_come_from_the_manifest(tmp_path):
     assert runner.input_range() == ((1, 1024, 1024), (1, 2048, 2048))
     with pytest.raises(HarmonyError, match=r"a fp16 graph and runs at that precision only"):
         TrtRunner(engine, precision="fp32")
-    write_engine(engine, precision="int8")
-    with pytest.raises(HarmonyError, match=r"is int8: INT8 needs a graph with calibrated Q/DQ"):
+    write_engine(engine, precision="int4")
+    with pytest.raises(HarmonyError, match=r"declares precision 'int4'; expected one of fp32"):
         TrtRunner(engine)
 
 

@@ -106,4 +106,6 @@ def describe_build(built) -> str:
             f"{kind.lower()} {fp32}/{total}" for kind, (total, fp32) in record.fp32_islands.items()
         )
         lines.append(f"  FP32 kept  {islands}{'' if kept else '  (NOT all FP32)'}")
+    if manifest.precision == "int8":
+        lines.append(f"  INT8       {record.int8_quantize_layers} quantize layers to INT8 (Q/DQ)")
     return "\n".join(lines)

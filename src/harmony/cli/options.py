@@ -135,14 +135,15 @@ def engine_target_options(command):
 
 
 def precision_option(command):
-    """`--precision fp32|fp16` for one run; default: the model's own (fp32 for a checkpoint,
-    a graph's or engine's precision otherwise). int8 is refused with the reason."""
+    """`--precision fp32|fp16|int8` for one run; default: the model's own (fp32 for a
+    checkpoint, a graph's or engine's precision otherwise)."""
     return click.option(
         "--precision",
         default=None,
         callback=_harmony_errors_as_bad_parameter(lambda v: None if v is None else _precision(v)),
-        help="fp32 or fp16 (torch backend: fp16 needs CUDA). Default: the model's own "
-        "precision; an .onnx graph or engine runs only at the precision it was made with.",
+        help="fp32, fp16 or int8 (torch backend: fp16 needs CUDA; int8 is a graph precision). "
+        "Default: the model's own precision; an .onnx graph or engine runs only at the "
+        "precision it was made with.",
     )(command)
 
 

@@ -2,16 +2,19 @@
 
     from harmony.export import onnx_from_checkpoint
     report = onnx_from_checkpoint("hdnet.pth", target="trt", fp16=True)
+    report = onnx_from_checkpoint("aict.pth", int8=True)  # INT8 + FP16, calibrated and gated
 
 The graph is written to a temporary file next to the output, checked (ONNX checker, shape
 inference, parity with the PyTorch pipeline on demo composites; the custom nodes of
 TensorRT-target graphs computed by the plugins' math: libharmony_ort_ops.so in one ONNX Runtime
 session, or the plugins' CPU build between ORT segments) and only then renamed into place; a
-failed check leaves no file.
+failed check leaves no file. INT8 graphs (`harmony.calibration`) are also gated in
+harmonization terms (`verify.INT8_MIN_PSNR_DB`, `verify.INT8_MIN_GAIN_KEPT`).
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections import Counter
 from dataclasses import dataclass, field
@@ -19,24 +22,31 @@ from pathlib import Path
 
 import onnx
 
-from harmony.contract import DEFAULT_OPSET
+from harmony.calibration import CalibrationSettings
+from harmony.contract import DEFAULT_OPSET, QUALITY_CHECK_IMAGES
+from harmony.data.demo import HELD_OUT_COUNT
 from harmony.errors import HarmonyError
-from harmony.export.graph import GraphOptions, onnx_from_model
+from harmony.export.graph import FLOAT_PRECISION, GraphOptions, onnx_from_model
 from harmony.export.metadata import export_metadata, set_metadata
 from harmony.export.reference import verification_runner
 from harmony.export.verify import (
     DEFAULT_SIZES,
-    MIN_PSNR_DB,
     Parity,
     VerificationError,
+    check_gain_kept,
     check_graph,
     check_parity,
     graph_held_out_quality,
+    min_psnr_db,
     parity,
 )
 from harmony.files import atomic_output, check_writable, sha256_file
 from harmony.models import load_checkpoint
 from harmony.models.checkpoint import weights_label
+
+# Held-out composites a fitted export is scored on: a few for fp32/fp16 (a check beside parity),
+# the whole held-out set for int8, whose gate is the share of the FP32 gain it keeps.
+QUALITY_IMAGES = {False: QUALITY_CHECK_IMAGES, True: HELD_OUT_COUNT}
 
 
 @dataclass
@@ -62,6 +72,11 @@ class ExportReport:
     # Held-out harmonization quality of graph and PyTorch (`verify.graph_held_out_quality`); only
     # for fitted checkpoints: the quality of random weights means nothing.
     quality: dict | None = None
+    # int8: the INT8 layers ({"node", "op_type", "module"}), the calibration (source, method,
+    # count, size, sha256) and the share of the FP32 held-out PSNR gain kept (fitted weights).
+    int8_layers: list[dict] | None = None
+    calibration: dict | None = None
+    gain_kept: float | None = None
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -103,6 +118,8 @@ def onnx_from_checkpoint(
     arch: str | None = None,
     target: str = "trt",
     fp16: bool = False,
+    int8: bool = False,
+    calibration: CalibrationSettings | None = None,
     io_fp16: bool = False,
     opset: int = DEFAULT_OPSET,
     batch: int | None = None,
@@ -119,6 +136,9 @@ def onnx_from_checkpoint(
         arch: "aict", "hdnet", "hdnet-lite"; None (default) detects it from the checkpoint.
         target: "trt" (default; custom nodes CascadedLut3D/KnnTopkFusion) or "ort" (standard ops).
         fp16: float16 weights and compute with float32 islands (default False: float32).
+        int8: INT8 convolutions and weight matrix products (explicit Q/DQ), FP16 elsewhere,
+            calibrated with `calibration` (default `CalibrationSettings()`: 8 demo composites
+            of the fit photographs at 1024x1024, min-max ranges).
         io_fp16: float16 graph inputs/outputs (default False: float32).
         opset: ONNX opset, default 20.
         batch: fixed batch size; None (default) makes the batch dynamic.
@@ -133,7 +153,9 @@ def onnx_from_checkpoint(
             `force`, or a failed verification (`VerificationError`); no file is left behind.
     """
     checkpoint = Path(checkpoint)
-    precision = "fp16" if fp16 else "fp32"
+    precision = "int8" if int8 else "fp16" if fp16 else "fp32"
+    if calibration is not None and not int8:
+        raise HarmonyError("calibration settings need an int8 export")
     options = GraphOptions(target, precision, io_fp16, opset, batch, lut_formulation)
     try:
         options.validate()
@@ -146,7 +168,35 @@ def onnx_from_checkpoint(
     model = load_checkpoint(checkpoint, arch)
     weights = weights_label(model.checkpoint.metadata)
     io_dtype = "float16" if io_fp16 else "float32"
+    extra = {
+        "opset": opset,
+        "batch": "dynamic" if batch is None else batch,
+        "params": sum(p.numel() for p in model.parameters()),
+        "weights": weights,
+    }
+    if int8:
+        from harmony.calibration import calibration_set
+
+        settings = (calibration or CalibrationSettings()).validate()
+        inputs = calibration_set(settings)  # reads a folder before the long trace
     proto = onnx_from_model(model, options)
+    if int8:
+        from harmony.calibration import quantized_graph
+
+        proto, layers = quantized_graph(proto, inputs, settings.method, model.int8_float_modules)
+        int8_layers = [layer.as_dict() for layer in layers]
+        calibrated = {
+            "source": inputs.source,
+            "method": settings.method,
+            "count": settings.count,
+            "size": f"{settings.size[0]}x{settings.size[1]}",
+            "sha256": inputs.sha256,
+        }
+        extra.update(
+            float_precision=FLOAT_PRECISION[precision],
+            int8_layers=json.dumps(int8_layers),
+            calibration=json.dumps(calibrated),
+        )
     set_metadata(
         proto,
         export_metadata(
@@ -155,12 +205,7 @@ def onnx_from_checkpoint(
             target,
             precision,
             io_dtype,
-            extra={
-                "opset": opset,
-                "batch": "dynamic" if batch is None else batch,
-                "params": sum(p.numel() for p in model.parameters()),
-                "weights": weights,
-            },
+            extra=extra,
         ),
     )
     report = ExportReport(
@@ -175,6 +220,8 @@ def onnx_from_checkpoint(
         file_bytes=0,
         weights=weights,
     )
+    if int8:
+        report.int8_layers, report.calibration = int8_layers, calibrated
     warning = ort_knn_warning(model.arch, target)
     if warning:
         report.warnings.append(warning)
@@ -187,12 +234,15 @@ def onnx_from_checkpoint(
         if verify:
             runner, report.custom_nodes_verified_with = verification_runner(tmp, check_graph(tmp))
             report.parity = parity(model, runner, verify_sizes, batch or 1, io_fp16)
-            report.min_psnr_db = MIN_PSNR_DB[precision]
-            check_parity(report.parity, precision)
+            report.min_psnr_db = min_psnr_db(precision, model.arch)
+            check_parity(report.parity, precision, model.arch)
             if model.checkpoint.metadata.get("fitted"):
+                label = f"onnx {precision}"
                 report.quality = graph_held_out_quality(
-                    model, runner, f"onnx {precision}", io_fp16, batch or 1
+                    model, runner, label, io_fp16, batch or 1, QUALITY_IMAGES[int8]
                 )
+                if int8:
+                    report.gain_kept = check_gain_kept(report.quality, label)
     return report
 
 

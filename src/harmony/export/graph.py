@@ -10,11 +10,7 @@ into the contract's custom nodes.
 
 from __future__ import annotations
 
-import contextlib
 import io
-import logging
-import os
-import warnings
 from dataclasses import dataclass
 
 import onnx
@@ -34,6 +30,11 @@ from harmony.contract import (
 from harmony.export.lowering import LUT_FORMULATIONS, lowering_for
 from harmony.export.precision import fp16_copy
 from harmony.models.pipeline import HarmonizationPipeline
+from harmony.quiet import silenced
+
+# The floating-point precision under each graph precision: an int8 graph is the fp16 graph with
+# Q/DQ nodes on its weighted layers (`harmony.calibration`), INT8 + FP16 as TensorRT users run it.
+FLOAT_PRECISION = {"fp32": "fp32", "fp16": "fp16", "int8": "fp16"}
 
 # Size of the example inputs used for tracing (any size works: H and W are dynamic).
 _EXAMPLE_HW = (256, 320)
@@ -44,7 +45,8 @@ _MAX_BATCH = 1024
 
 @dataclass(frozen=True)
 class GraphOptions:
-    """What to export: target ("trt"/"ort"), precision ("fp32"/"fp16"), float16 I/O, opset,
+    """What to export: target ("trt"/"ort"), precision ("fp32"/"fp16"/"int8": the floating-point
+    graph `FLOAT_PRECISION` names, which `harmony.calibration` quantizes), float16 I/O, opset,
     batch (an int for a fixed batch, None for a dynamic one) and, for the ORT target, the LUT
     formulation ("separable" or "gridsample")."""
 
@@ -87,7 +89,7 @@ class _IoCast(nn.Module):
 
 def traced_module(model: nn.Module, options: GraphOptions) -> nn.Module:
     """The module that gets traced: the pipeline around `model` in the requested precision."""
-    if options.precision == "fp16":
+    if FLOAT_PRECISION[options.precision] == "fp16":
         model = fp16_copy(model)
     pipeline = HarmonizationPipeline(model).eval()
     return _IoCast(pipeline) if options.io_fp16 else pipeline
@@ -114,7 +116,7 @@ def onnx_from_model(model: nn.Module, options: GraphOptions) -> onnx.ModelProto:
         dims[0] = torch.export.Dim("batch", min=1, max=_MAX_BATCH)
     lowering = lowering_for(options.target, options.lut_formulation)
     dynamic_shapes = {name: dict(dims) for name in GRAPH_INPUTS}
-    with _quiet_exporter():
+    with silenced("torch.onnx"):  # the exporter's progress prints and warnings
         # Captured as torch.onnx.export captures a module itself (its non-strict strategy): size
         # checks against 0/1 become runtime asserts instead of guards that would pin H and W.
         with lowering.capture(), torch.fx.experimental._config.patch(backed_size_oblivious=True):
@@ -141,24 +143,6 @@ def onnx_from_model(model: nn.Module, options: GraphOptions) -> onnx.ModelProto:
     proto = onnx.load_from_string(buffer.getvalue())
     _strip_export_noise(proto)
     return proto
-
-
-@contextlib.contextmanager
-def _quiet_exporter():
-    """Silence the exporter's progress prints and warnings (errors still raise)."""
-    with (
-        warnings.catch_warnings(),
-        open(os.devnull, "w") as devnull,
-        contextlib.redirect_stdout(devnull),
-    ):
-        warnings.simplefilter("ignore")
-        logger = logging.getLogger("torch.onnx")
-        level = logger.level
-        logger.setLevel(logging.ERROR)
-        try:
-            yield
-        finally:
-            logger.setLevel(level)
 
 
 def _strip_export_noise(proto: onnx.ModelProto) -> None:

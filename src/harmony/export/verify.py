@@ -25,6 +25,11 @@ from harmony.errors import HarmonyError
 from harmony.metrics import psnr_db
 
 MIN_PSNR_DB = {"fp32": 60.0, "fp16": 40.0}
+# INT8 graphs are gated in harmonization terms, per architecture: PSNR against the FP32 output
+# on the parity composites, and the share of the FP32 model's held-out PSNR gain over the
+# composite they keep (fitted weights only: the gain of random weights means nothing).
+INT8_MIN_PSNR_DB = {"aict": 35.0, "hdnet-lite": 30.0, "hdnet": 30.0}
+INT8_MIN_GAIN_KEPT = 0.8
 # One square and one non-square size that is not a multiple of 8 (exercises HDNet's padding).
 DEFAULT_SIZES = ((512, 512), (375, 500))
 
@@ -158,9 +163,40 @@ def graph_held_out_quality(
     return {"images": result["images"], "means": result["means"], "drift": result["drift"]}
 
 
-def check_parity(results: Sequence[Parity], precision: str) -> None:
-    """Raise VerificationError (with the figures) if any PSNR is below the precision's bound."""
-    bound = MIN_PSNR_DB[precision]
+def min_psnr_db(precision: str, arch: str) -> float:
+    """The parity bound of a graph: by precision, and for int8 by architecture."""
+    return INT8_MIN_PSNR_DB[arch] if precision == "int8" else MIN_PSNR_DB[precision]
+
+
+def gain_kept(quality: dict, label: str) -> float:
+    """The share of the PyTorch FP32 pipeline's held-out PSNR gain over the composite that the
+    graph (`label` in `graph_held_out_quality`'s result) keeps; 1.0 where FP32 gains nothing."""
+    from harmony.profiling.quality import BASELINE, REFERENCE, QualityTarget
+
+    means = quality["means"]
+    composite = means[BASELINE]["psnr"]
+    reference_gain = means[QualityTarget(*REFERENCE).label]["psnr"] - composite
+    if reference_gain <= 0:
+        return 1.0
+    return (means[label]["psnr"] - composite) / reference_gain
+
+
+def check_gain_kept(quality: dict, label: str) -> float:
+    """`gain_kept`, or VerificationError (with the figures) below INT8_MIN_GAIN_KEPT."""
+    kept = gain_kept(quality, label)
+    if not kept >= INT8_MIN_GAIN_KEPT:
+        means = quality["means"]
+        figures = ", ".join(f"{name} {m['psnr']:.2f} dB" for name, m in means.items())
+        raise VerificationError(
+            f"held-out quality check failed (int8 must keep >= {INT8_MIN_GAIN_KEPT:.0%} of the "
+            f"FP32 PSNR gain over the composite): kept {kept:.0%} ({figures})"
+        )
+    return kept
+
+
+def check_parity(results: Sequence[Parity], precision: str, arch: str) -> None:
+    """Raise VerificationError (with the figures) if any PSNR is below `min_psnr_db`."""
+    bound = min_psnr_db(precision, arch)
     failed = [r for r in results if not r.psnr_db >= bound]
     if failed:
         figures = "; ".join(

@@ -111,6 +111,9 @@ class AICT(nn.Module):
     """The official AICT network; `arch` is set by the checkpoint loader."""
 
     arch = "aict"
+    # Child modules whose layers INT8 graphs keep floating point (`harmony.calibration`): none,
+    # every weighted layer sees the 256x256 thumbnail (benchmarks/results/int8.md).
+    int8_float_modules: tuple[str, ...] = ()
 
     @staticmethod
     def report_stage(child: str) -> str:

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 import onnx
 
-from harmony.contract import KNN_TOPK_FUSION, LUT_CHANNELS, NAME_SCOPES_KEY
+from harmony.contract import KNN_TOPK_FUSION, LUT_CHANNELS, network_module
 from harmony.export.metadata import read_metadata
 from harmony.models.checkpoint import MODEL_CLASSES
 
@@ -107,25 +107,9 @@ def _matmul_macs(a: tuple, b: tuple, out: tuple) -> int:
 
 def _stage(node: onnx.NodeProto, network: type) -> str:
     """Stage of a node from the module scope the exporter recorded, as the network names it."""
-    scopes = next((p.value for p in node.metadata_props if p.key == NAME_SCOPES_KEY), "")
-    child = _first_child_scope(scopes)
+    module = network_module(node)
+    child = None if module is None else module.split(".")[0]
     return UNATTRIBUTED if child is None else network.report_stage(child)
-
-
-def _first_child_scope(scopes: str) -> str | None:
-    """'model.model_layer8' -> 'model_layer8' from the exporter's list of scope names; "" for a
-    node of the network's own forward, None for one outside the network (or without scopes)."""
-    try:
-        names = ast.literal_eval(scopes) if scopes else []
-    except (ValueError, SyntaxError):
-        return None
-    child = None
-    for name in names:
-        if name == "model":
-            child = ""
-        elif isinstance(name, str) and name.startswith("model."):
-            return name.split(".")[1]
-    return child
 
 
 class _ShapeTable:

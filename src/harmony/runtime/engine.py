@@ -189,6 +189,7 @@ def _build(
             engine_bytes=len(engine_bytes),
             network_layers=built.network.layers,
             fp32_islands=built.network.fp32_islands,
+            int8_quantize_layers=built.network.int8_quantize_layers,
         ),
     )
     write_bytes_atomic(destination, engine_bytes, force=replace)

@@ -132,7 +132,8 @@ def build_plan(
     embed_plugins: bool = False,
 ) -> BuildPlan:
     """Strongly typed on TensorRT-RTX and every TensorRT >= 10, so the graph's types decide
-    precision, except an fp16 graph on TensorRT 10.0-10.11: weakly typed with BuilderFlag.FP16.
+    precision (an int8 graph's Q/DQ nodes make its INT8 layers: no INT8 flag, no calibrator),
+    except an fp16 graph on TensorRT 10.0-10.11: weakly typed with BuilderFlag.FP16.
     `compute_capabilities` are checked against the runtime (`TrtRuntime.check_targets`).
 
     Raises:
@@ -164,19 +165,24 @@ FP32_ISLAND_LAYERS = ("SOFTMAX", "CUMULATIVE", "NORMALIZATION", "REDUCE", "PLUGI
 @dataclass(frozen=True)
 class NetworkSummary:
     """What the parsed network says about the engine, without a GPU: its layer count (before
-    the builder fuses layers) and, per FP32-island layer type, (layers, of them FP32). In a
-    strongly typed network the builder keeps these types."""
+    the builder fuses layers), per FP32-island layer type (layers, of them FP32), and its
+    quantize layers to INT8 (an int8 graph's Q/DQ inputs). In a strongly typed network the
+    builder keeps these types."""
 
     layers: int
     fp32_islands: dict[str, tuple[int, int]]
+    int8_quantize_layers: int = 0
 
 
 def network_summary(trt: ModuleType, network) -> NetworkSummary:
     """Layer count and FP32-island types of a parsed network."""
     counts = {kind: [0, 0] for kind in FP32_ISLAND_LAYERS}
     island_types = {getattr(trt.LayerType, kind): kind for kind in FP32_ISLAND_LAYERS}
+    int8_quantize = 0
     for index in range(network.num_layers):
         layer = network.get_layer(index)
+        if layer.type == trt.LayerType.QUANTIZE:
+            int8_quantize += int(layer.get_output(0).dtype == trt.DataType.INT8)
         kind = island_types.get(layer.type)
         if kind is not None:
             counts[kind][0] += 1
@@ -184,6 +190,7 @@ def network_summary(trt: ModuleType, network) -> NetworkSummary:
     return NetworkSummary(
         layers=network.num_layers,
         fp32_islands={kind: (total, fp32) for kind, (total, fp32) in counts.items() if total},
+        int8_quantize_layers=int8_quantize,
     )
 
 

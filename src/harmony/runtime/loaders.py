@@ -159,7 +159,9 @@ def cached_export(checkpoint: Path, target: str, precision: str) -> Path:
     key = f"{sha256_file(checkpoint)[:16]}.{target}.{precision}.v{__version__}"
     path = cache_dir("exports") / f"{checkpoint.stem}.{key}.onnx"
     if not path.exists():
-        onnx_from_checkpoint(checkpoint, path, target=target, fp16=precision == "fp16")
+        onnx_from_checkpoint(
+            checkpoint, path, target=target, fp16=precision == "fp16", int8=precision == "int8"
+        )
     return path
 
 

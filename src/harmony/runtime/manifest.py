@@ -27,7 +27,9 @@ Schema (`"schema": "harmony-engine-manifest/2"`):
                        "embedded": whether the library is serialized into the engine}
     profiles           [Profile.to_dict()], one entry per optimization profile
     build              {"seconds", "engine_bytes", "network_layers" (before fusion),
-                       "fp32_islands": {layer type: [layers, of them FP32]}}
+                       "fp32_islands": {layer type: [layers, of them FP32]},
+                       "int8_quantize_layers": quantize layers to INT8 (int8 graphs; 0 where
+                       absent)}
 """
 
 from __future__ import annotations
@@ -80,6 +82,7 @@ class BuildRecord:
     engine_bytes: int
     network_layers: int
     fp32_islands: dict[str, tuple[int, int]]
+    int8_quantize_layers: int = 0
 
 
 @dataclass(frozen=True)
@@ -128,6 +131,7 @@ class EngineManifest:
                 "engine_bytes": self.build.engine_bytes,
                 "network_layers": self.build.network_layers,
                 "fp32_islands": {k: list(v) for k, v in self.build.fp32_islands.items()},
+                "int8_quantize_layers": self.build.int8_quantize_layers,
             },
         }
 
@@ -177,6 +181,7 @@ class EngineManifest:
                 fp32_islands={
                     _str(k): (int(v[0]), int(v[1])) for k, v in build["fp32_islands"].items()
                 },
+                int8_quantize_layers=int(build.get("int8_quantize_layers", 0)),
             ),
         )
         if not manifest.profiles:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from harmony.contract import GRAPH_INPUTS, GRAPH_OUTPUT
+from harmony.contract import GRAPH_INPUTS, GRAPH_OUTPUT, PRECISION_FLAGS
 from harmony.errors import HarmonyError
 from harmony.plugins import ort_ops_library_path
 from harmony.plugins.ort import PROVIDERS, inference_session
@@ -65,7 +65,7 @@ class OrtRunner(Runner):
             raise HarmonyError(
                 f"{self.onnx_path} is a {metadata['precision']} graph and runs at that precision "
                 f"only; for {precision} export it again (harmony-export CHECKPOINT --target "
-                f"{self.target}{' --fp16' if precision == 'fp16' else ''})"
+                f"{self.target}{PRECISION_FLAGS[precision]})"
             )
         super().__init__(
             name or f"{self.backend}[{self.onnx_path.name},{device}]",

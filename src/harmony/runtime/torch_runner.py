@@ -17,12 +17,17 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from harmony.contract import KERNELS, PRECISIONS
+from harmony.contract import FLOAT_PRECISIONS, KERNELS
 from harmony.errors import HarmonyError
 from harmony.models import HarmonizationPipeline, load_checkpoint
 from harmony.ops.dispatch import cuda_kernels, use_kernels
 from harmony.runtime.base import Availability, Runner
 from harmony.runtime.cuda_graphs import GraphedCall
+
+INT8_GRAPHS_ONLY = (
+    "int8 is a graph precision (explicit Q/DQ): export with harmony-export --int8 and run the "
+    "graph on ort-custom, ort or trt"
+)
 
 
 def graph_capture_blocker(arch: str, kernels: str) -> str | None:
@@ -64,8 +69,10 @@ class TorchRunner(Runner):
         cuda_graphs: bool | None = None,
     ):
         precision = "fp32" if precision is None else precision
-        if precision not in PRECISIONS:
-            raise HarmonyError(f"precision must be one of {PRECISIONS}, got '{precision}'")
+        if precision == "int8":
+            raise HarmonyError(f"the torch backend: {INT8_GRAPHS_ONLY}")
+        if precision not in FLOAT_PRECISIONS:
+            raise HarmonyError(f"precision must be one of {FLOAT_PRECISIONS}, got '{precision}'")
         if kernels is not None and kernels not in KERNELS:
             raise HarmonyError(f"kernels must be one of {KERNELS}, got '{kernels}'")
         if device != "cuda":
@@ -89,6 +96,8 @@ class TorchRunner(Runner):
     def availability(cls, device: str, precision: str | None = None) -> Availability:
         if device == "cuda" and not torch.cuda.is_available():
             return Availability(False, f"no CUDA device visible to PyTorch {torch.__version__}")
+        if precision == "int8":
+            return Availability(False, INT8_GRAPHS_ONLY)
         if device == "cpu" and precision == "fp16":
             return Availability(False, "fp16 in PyTorch needs a CUDA device")
         return Availability(device in ("cpu", "cuda"), f"unknown device '{device}'")
