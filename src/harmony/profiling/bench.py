@@ -43,6 +43,7 @@ class BenchConfig:
     iterations: int
     params: int | None = None
     kernels: str | None = None  # torch backend: "reference" (harmony.ops) or "fused" (CUDA)
+    cuda_graphs: bool | None = None  # torch backend: replay on/off (None: where capturable)
     skip_reason: str | None = None  # known before running (backend unavailable, too large)
     model: str | None = None  # the artifact the backend runs (prepared: checkpoint/.onnx/.engine)
     macs: dict | None = None
@@ -101,7 +102,7 @@ def _record(config: BenchConfig, **measured) -> dict:
         "width": config.width,
         "batch": config.batch,
         "kernels": config.kernels,
-        "cuda_graphs": None,
+        "cuda_graphs": config.cuda_graphs,  # as requested; a run records what it resolved
         "source": config.source,
         "model": config.model,
         "params": config.params,
@@ -123,7 +124,12 @@ def measure_config(config: BenchConfig) -> dict:
     image, mask, _ = demo_composite(config.height, config.width)
     image, mask = image.expand(config.batch, -1, -1, -1), mask.expand(config.batch, -1, -1, -1)
     runner = runner_for(
-        config.model, config.backend, config.device, config.precision, kernels=config.kernels
+        config.model,
+        config.backend,
+        config.device,
+        config.precision,
+        kernels=config.kernels,
+        cuda_graphs=config.cuda_graphs,
     )
     with runner:
         if config.device == "cuda":
