@@ -13,6 +13,8 @@ fit photographs at 1024x1024, min-max ranges) and verification, then:
 - the TensorRT-RTX engine of the FP16 and INT8 graphs (needs libharmony_plugins.so): build
   time, size, INT8 quantize layers.
 
+The choices behind the defaults are measured by benchmarks/int8_ablations.py.
+
     python benchmarks/int8.py --json benchmarks/results/int8.json \\
         --markdown benchmarks/results/int8.md
 """
@@ -246,7 +248,13 @@ def markdown(document: dict) -> str:
                 f"| {row['arch']} | {precision} | {engine['build_seconds']:.1f} | "
                 f"{engine['engine_mib']:.1f} | {engine['int8_quantize_layers']} |"
             )
-    lines.append("")
+    lines += [
+        "",
+        "HDNet has no fitted checkpoint: its random weights are gated on parity only, and their "
+        "activations are not those of a trained network (the random HDNet's output is far from "
+        "any image: demo PSNR 14 dB), so a miss there says little about a trained HDNet.",
+        "",
+    ]
     return "\n".join(lines)
 
 

@@ -10,9 +10,7 @@ from harmony.contract import ARCHS
 from tests.helpers import REPO_ROOT, run
 
 
-def test_the_dry_run_checks_parity_times_the_kernels_and_benches_every_arch(
-    cpu_ops_dir, tmp_path
-):
+def test_the_dry_run_checks_parity_times_the_kernels_and_benches_every_arch(cpu_ops_dir, tmp_path):
     out = tmp_path / "gpu"
     log = run(
         ["bash", str(REPO_ROOT / "scripts" / "gpu_check.sh"), "--dry-run", str(out)],

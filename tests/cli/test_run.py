@@ -125,7 +125,9 @@ def test_an_onnx_graph_runs_at_its_own_precision_only(files, exported, tmp_path)
     )
     assert run([*args, "--precision", "fp32", "-o", tmp_path / "b.png"]).exit_code == 0
     int8 = run([*args, "--precision", "int8", "-o", tmp_path / "c.png"])
-    assert int8.exit_code == 2 and "INT8 needs a graph with calibrated Q/DQ" in int8.output
+    assert int8.exit_code == 1 and "export it again" in int8.output and "--int8" in int8.output
+    unknown = run([*args, "--precision", "int4", "-o", tmp_path / "d.png"])
+    assert unknown.exit_code == 2 and "declares precision 'int4'" in unknown.output
 
 
 def test_a_corrupt_graph_is_named_as_such(files, tmp_path):

@@ -27,6 +27,9 @@ GRAPHS = [
     for arch in ("aict", "hdnet", "hdnet-lite")
     for target in ("trt", "ort")
     for precision in ("fp32", "fp16")
+    # Full HDNet's portable FP16 graph: HDNet-lite's is the same graph (ngf 8), and full HDNet's
+    # FP16 is covered by its TensorRT-target graph; the export alone takes 40 s.
+    if (arch, target, precision) != ("hdnet", "ort", "fp16")
 ]
 FLOAT, FLOAT16 = onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16
 

@@ -24,6 +24,9 @@ GRAPHS = [
     for arch in ("aict", "hdnet", "hdnet-lite")
     for target in ("trt", "ort")
     for precision in ("fp32", "fp16")
+    # Full HDNet's portable FP16 graph: HDNet-lite's is the same graph (ngf 8), and full HDNet's
+    # FP16 is covered by its TensorRT-target graph; the export alone takes 40 s.
+    if (arch, target, precision) != ("hdnet", "ort", "fp16")
 ]
 # Max abs bounds on [0,1] outputs, next to the PSNR bounds the exporter enforces.
 MAX_ABS = {"fp32": 1e-3, "fp16": 5e-2}
