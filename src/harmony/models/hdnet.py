@@ -139,9 +139,9 @@ class HDNet(nn.Module):
     """
 
     # Child modules whose layers INT8 graphs keep floating point (`harmony.calibration`): the
-    # image-facing first convolution and the output layer, which runs on 8-bit inputs writes
-    # the image itself (HDNet-lite, held-out: 72% of the FP32 PSNR gain kept with them INT8,
-    # 101% without; benchmarks/results/int8_ablations.md).
+    # image-facing first convolution and the output layer, which writes the image itself
+    # (HDNet-lite on the held-out set: 33% of the FP32 PSNR gain kept with them INT8, 101%
+    # without; benchmarks/results/int8_ablations.md).
     int8_float_modules: tuple[str, ...] = ("model_layer0", "model_out")
 
     def __init__(self, ngf: int = 32, input_nc: int = 3, output_nc: int = 3):

@@ -19,9 +19,9 @@ from harmony.plugins import ort_ops_library_path
 
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 # Graph transformers no session of the package runs. ONNX Runtime's QDQ propagation moves
-# Q/DQ pairs across the ops between them; on the int8 AICT graph (FP16 Q/DQ) it takes the
-# output from 75 dB to 33 dB PSNR against FP32 on the CPU, while the Q/DQ graph itself, run
-# with it disabled (every other fusion on), stays at 75 dB (benchmarks/results/int8_ablations.md).
+# Q/DQ pairs across the ops between them; on the int8 AICT graph (FP16 Q/DQ) ONNX Runtime's
+# defaults give 32.7 dB PSNR against FP32 on the CPU, and the same graph with this transformer
+# disabled (every other fusion on) 73.0 dB (benchmarks/results/int8_ablations.md).
 DISABLED_OPTIMIZERS = ("QDQPropagationTransformer",)
 # ONNX Runtime's exception text starts with "[ONNXRuntimeError] : <code> : <NAME> : ".
 _ORT_PREFIX = re.compile(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ")
