@@ -44,7 +44,7 @@ class CalibrationSettings:
     folder: Path | None = None
     count: int = DEFAULT_CALIBRATION_COUNT
     size: tuple[int, int] = DEFAULT_RESOLUTIONS[0]
-    method: str = "minmax"
+    method: str = CALIBRATION_METHODS[0]
     seed: int = 0
 
     def validate(self) -> CalibrationSettings:
