@@ -36,7 +36,7 @@ import torch
 from harmony import harmonize, ops
 from harmony.contract import ARCHS, LUT_CURVE_POINTS, LUT_KNOTS
 from harmony.data.demo import demo_composite
-from harmony.files import write_bytes_atomic
+from harmony.files import check_writable, write_bytes_atomic
 from harmony.metrics import psnr_db
 from harmony.models.aict import LOW_RES
 from harmony.models.checkpoint import build_model
@@ -70,6 +70,9 @@ def main() -> int:
     args = parser.parse_args()
     if not args.dry_run and not torch.cuda.is_available():
         sys.exit("gpu_check: no CUDA device visible to PyTorch; --dry-run checks the script here")
+    outputs = [args.out / "gpu_check.json", args.out / "gpu_check.md"]
+    for path in outputs:
+        check_writable(path, args.force)  # before the measurements, not after them
     device = "cpu" if args.dry_run else "cuda"
     sizes = DRY_SIZES if args.dry_run else SIZES
     iterations = (0, 1) if args.dry_run else (3, 20)
@@ -82,8 +85,8 @@ def main() -> int:
         "bench": bench_records(device, sizes, iterations),
     }
     args.out.mkdir(parents=True, exist_ok=True)
-    write_json(args.out / "gpu_check.json", document, args.force)
-    write_bytes_atomic(args.out / "gpu_check.md", markdown(document).encode(), force=args.force)
+    write_json(outputs[0], document, args.force)
+    write_bytes_atomic(outputs[1], markdown(document).encode(), force=args.force)
     failed = [row["check"] for row in document["parity"] if not row["passed"]]
     for check in failed:
         print(f"gpu_check: parity FAILED: {check}", file=sys.stderr)
