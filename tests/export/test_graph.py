@@ -21,16 +21,8 @@ from harmony.contract import (
 )
 from harmony.export.custom_nodes import node_attributes
 from harmony.export.metadata import read_metadata
+from tests.helpers import EXPORTED_GRAPHS as GRAPHS
 
-GRAPHS = [
-    (arch, target, precision)
-    for arch in ("aict", "hdnet", "hdnet-lite")
-    for target in ("trt", "ort")
-    for precision in ("fp32", "fp16")
-    # Full HDNet's portable FP16 graph: HDNet-lite's is the same graph (ngf 8), and full HDNet's
-    # FP16 is covered by its TensorRT-target graph; the export alone takes 40 s.
-    if (arch, target, precision) != ("hdnet", "ort", "fp16")
-]
 FLOAT, FLOAT16 = onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16
 
 

@@ -17,17 +17,9 @@ from harmony.contract import GRAPH_INPUTS
 from harmony.export.reference import SplitOrtRunner
 from harmony.export.verify import MIN_PSNR_DB, demo_batch
 from harmony.metrics import psnr_db
+from tests.helpers import EXPORTED_GRAPHS as GRAPHS
 
 SIZES = [(256, 256), (384, 512), (1024, 1024)]
-GRAPHS = [
-    (arch, target, precision)
-    for arch in ("aict", "hdnet", "hdnet-lite")
-    for target in ("trt", "ort")
-    for precision in ("fp32", "fp16")
-    # Full HDNet's portable FP16 graph: HDNet-lite's is the same graph (ngf 8), and full HDNet's
-    # FP16 is covered by its TensorRT-target graph; the export alone takes 40 s.
-    if (arch, target, precision) != ("hdnet", "ort", "fp16")
-]
 # Max abs bounds on [0,1] outputs, next to the PSNR bounds the exporter enforces.
 MAX_ABS = {"fp32": 1e-3, "fp16": 5e-2}
 
