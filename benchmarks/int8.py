@@ -41,7 +41,7 @@ from harmony.runtime.backends import runner_for
 from harmony.runtime.engine import engine_from_onnx
 from harmony.runtime.profiles import parse_resolutions, profile_from_resolutions
 from harmony.weights import fitted_archs, fitted_checkpoint
-from results_files import command_line, results_parser, write_results
+from results_files import command_line, machine_line, results_parser, write_results
 
 LATENCY_RES = "1024"
 ENGINE_RESOLUTIONS = "1024,256,2048"  # opt first, then min and max
@@ -166,9 +166,7 @@ def markdown(document: dict) -> str:
     lines = [
         "# INT8 (explicit Q/DQ, INT8 + FP16) beside FP32 and FP16",
         "",
-        f"{env['cpu']} ({env['cpu_cores']} cores), no GPU; "
-        + ", ".join(f"{k} {v}" for k, v in env["versions"].items())
-        + f". Command: `{env['command']}`.",
+        machine_line(env),
         "",
         "TensorRT-target graphs exported with harmony-export's defaults (INT8: 8 demo composites "
         "of the fit photographs at 1024x1024, min-max ranges, per-channel symmetric weights). "

@@ -22,7 +22,7 @@ from harmony.export import VerificationError, onnx_from_checkpoint
 from harmony.models.hdnet import HDNet
 from harmony.profiling.bench import environment
 from harmony.weights import fitted_checkpoint
-from results_files import command_line, results_parser, write_results
+from results_files import command_line, machine_line, results_parser, write_results
 
 
 def main() -> None:
@@ -105,9 +105,7 @@ def markdown(document: dict) -> str:
     lines = [
         "# INT8 ablations",
         "",
-        f"{env['cpu']} ({env['cpu_cores']} cores), no GPU; "
-        + ", ".join(f"{k} {v}" for k, v in env["versions"].items())
-        + f". Command: `{env['command']}`.",
+        machine_line(env),
         "",
     ]
     for item in document["ablations"]:

@@ -27,6 +27,16 @@ def command_line() -> str:
     return f"python benchmarks/{Path(sys.argv[0]).name} {shlex.join(sys.argv[1:])}"
 
 
+def machine_line(environment: dict) -> str:
+    """The Markdown line naming the CPU machine, every version and the command of a CPU run
+    (`environment` as `harmony.profiling.bench.environment` gives it)."""
+    versions = ", ".join(f"{name} {version}" for name, version in environment["versions"].items())
+    return (
+        f"{environment['cpu']} ({environment['cpu_cores']} cores), no GPU; {versions}. "
+        f"Command: `{environment['command']}`."
+    )
+
+
 def write_results(args: argparse.Namespace, document: dict, markdown: Callable[[dict], str]):
     """Write `document` as JSON and `markdown(document)` to the paths of `args`."""
     write_json(args.json, document, args.force)
