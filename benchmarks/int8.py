@@ -33,10 +33,9 @@ from harmony.contract import ARCHS, FLOAT_PRECISIONS, PRECISIONS
 from harmony.data.demo import HELD_OUT_COUNT, held_out_composites
 from harmony.errors import HarmonyError
 from harmony.export import VerificationError, onnx_from_checkpoint
-from harmony.fitting.provenance import gain_over_composite
 from harmony.models.init import make_random_checkpoint
 from harmony.profiling.bench import environment
-from harmony.profiling.quality import REFERENCE, QualityTarget, evaluate
+from harmony.profiling.quality import REFERENCE, QualityTarget, evaluate, gain_over_composite
 from harmony.runtime.backends import runner_for
 from harmony.runtime.engine import engine_from_onnx
 from harmony.runtime.profiles import parse_resolutions, profile_from_resolutions

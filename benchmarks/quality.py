@@ -18,8 +18,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from harmony.data.demo import HELD_OUT_COUNT, HELD_OUT_SEED, held_out_composites
-from harmony.fitting.provenance import gain_over_composite
-from harmony.profiling.quality import QualityTarget, quality_document
+from harmony.profiling.quality import QualityTarget, gain_over_composite, quality_document
 from harmony.profiling.report import quality_markdown
 from harmony.weights import fitted_archs, fitted_checkpoint
 from results_files import command_line, results_parser, write_results

@@ -113,9 +113,9 @@ def test_qdq_on_the_inputs_of_weighted_layers_only(tmp_path, monkeypatch):
 def test_the_gain_kept_gate():
     quality = {
         "means": {
-            "composite": {"psnr": 30.0},
-            "torch fp32": {"psnr": 34.0},
-            "onnx int8": {"psnr": 33.0},
+            "composite": {"psnr": 30.0, "fmse": 500.0},
+            "torch fp32": {"psnr": 34.0, "fmse": 200.0},
+            "onnx int8": {"psnr": 33.0, "fmse": 250.0},
         }
     }
     assert gain_kept(quality, "onnx int8") == pytest.approx(0.75)

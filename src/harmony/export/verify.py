@@ -171,14 +171,12 @@ def min_psnr_db(precision: str, arch: str) -> float:
 def gain_kept(quality: dict, label: str) -> float:
     """The share of the PyTorch FP32 pipeline's held-out PSNR gain over the composite that the
     graph (`label` in `graph_held_out_quality`'s result) keeps; 1.0 where FP32 gains nothing."""
-    from harmony.profiling.quality import BASELINE, REFERENCE, QualityTarget
+    from harmony.profiling.quality import gain_over_composite
 
-    means = quality["means"]
-    composite = means[BASELINE]["psnr"]
-    reference_gain = means[QualityTarget(*REFERENCE).label]["psnr"] - composite
+    reference_gain = gain_over_composite(quality["means"])["psnr_gain_db"]
     if reference_gain <= 0:
         return 1.0
-    return (means[label]["psnr"] - composite) / reference_gain
+    return gain_over_composite(quality["means"], label)["psnr_gain_db"] / reference_gain
 
 
 def check_gain_kept(quality: dict, label: str) -> float:

@@ -2,7 +2,8 @@
 
 `<checkpoint stem>.provenance.json` beside the checkpoint holds the checkpoint's own metadata
 (command, settings, photographs, loss curve), its SHA-256, and the mean held-out scores of the
-composites and of the fitted model with the gain between them (`gain_over_composite`).
+composites and of the fitted model with the gain between them
+(`harmony.profiling.quality.gain_over_composite`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import os
 from pathlib import Path
 
 from harmony.files import sha256_file, write_bytes_atomic
-from harmony.profiling.quality import BASELINE, REFERENCE, QualityTarget
+from harmony.profiling.quality import gain_over_composite
 
 PROVENANCE_SUFFIX = ".provenance.json"
 
@@ -21,17 +22,6 @@ def provenance_path(checkpoint: str | os.PathLike) -> Path:
     """Where the provenance of `checkpoint` lives: `<stem>.provenance.json` beside it."""
     checkpoint = Path(checkpoint)
     return checkpoint.with_name(checkpoint.stem + PROVENANCE_SUFFIX)
-
-
-def gain_over_composite(means: dict, label: str = QualityTarget(*REFERENCE).label) -> dict:
-    """The harmonization gain of target `label` in `means` (`quality.evaluate`'s "means"):
-    {"psnr_gain_db": PSNR(output) - PSNR(composite), "fmse_reduction": 1 - fMSE(output) /
-    fMSE(composite)} (0.3 = fMSE 30% lower)."""
-    composite, output = means[BASELINE], means[label]
-    return {
-        "psnr_gain_db": output["psnr"] - composite["psnr"],
-        "fmse_reduction": 1.0 - output["fmse"] / composite["fmse"],
-    }
 
 
 def write_provenance(checkpoint: str | os.PathLike, quality: dict, force: bool = False) -> Path:

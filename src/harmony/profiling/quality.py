@@ -63,6 +63,17 @@ def prepare_runners(source, targets: list[QualityTarget], resolutions) -> tuple[
     return runners, skipped
 
 
+def gain_over_composite(means: dict, label: str = QualityTarget(*REFERENCE).label) -> dict:
+    """The harmonization gain of target `label` in `means` (`evaluate`'s "means"):
+    {"psnr_gain_db": PSNR(output) - PSNR(composite), "fmse_reduction": 1 - fMSE(output) /
+    fMSE(composite)} (0.3 = fMSE 30% lower)."""
+    composite, output = means[BASELINE], means[label]
+    return {
+        "psnr_gain_db": output["psnr"] - composite["psnr"],
+        "fmse_reduction": 1.0 - output["fmse"] / composite["fmse"],
+    }
+
+
 def _resized(tensor: torch.Tensor, size: tuple[int, int] | None) -> torch.Tensor:
     if size is None or tuple(tensor.shape[-2:]) == tuple(size):
         return tensor
@@ -157,6 +168,7 @@ __all__ = [
     "REFERENCE",
     "QualityTarget",
     "evaluate",
+    "gain_over_composite",
     "prepare_runners",
     "quality_document",
 ]
