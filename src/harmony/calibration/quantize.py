@@ -203,7 +203,6 @@ def _float_inputs_for_float_nodes(model: onnx.ModelProto, quantized: set[str]) -
             quantize = producers.get(dequantize.input[0])
             if quantize is not None and quantize.op_type == "QuantizeLinear":
                 node.input[index] = quantize.input[0]
-    onnx.checker.check_model(model)
 
 
 def _graph_feeds(model: onnx.ModelProto, feeds: list[dict[str, np.ndarray]]):
