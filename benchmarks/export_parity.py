@@ -22,12 +22,12 @@ from pathlib import Path
 import onnx
 
 from harmony.contract import ARCHS, FLOAT_PRECISIONS
-from harmony.export import onnx_from_checkpoint
+from harmony.export.exporter import onnx_from_checkpoint
 from harmony.export.reference import SplitOrtRunner
 from harmony.export.verify import DEFAULT_SIZES, parity
 from harmony.models import load_checkpoint
 from harmony.models.init import make_random_checkpoint
-from harmony.profiling.bench import environment
+from harmony.profiling.environment import environment
 from results_files import command_line, results_parser, write_results
 
 SEED = 0
@@ -50,7 +50,7 @@ def measure() -> list[dict]:
         model = load_checkpoint(checkpoint)
         for precision in FLOAT_PRECISIONS:
             graph = work / f"{arch}.{precision}.onnx"
-            report = onnx_from_checkpoint(checkpoint, graph, target="trt", fp16=precision == "fp16")
+            report = onnx_from_checkpoint(checkpoint, graph, target="trt", precision=precision)
             split = parity(model, SplitOrtRunner(onnx.load(graph), "plugin"), DEFAULT_SIZES)
             for whole, apart in zip(report.parity, split, strict=True):
                 rows.append(

@@ -31,14 +31,15 @@ from pathlib import Path
 
 from harmony.contract import ARCHS, FLOAT_PRECISIONS, PRECISIONS
 from harmony.data.demo import HELD_OUT_COUNT, held_out_composites
+from harmony.engines.build import BuildOptions, engine_from_onnx
+from harmony.engines.profiles import parse_resolutions, profile_from_resolutions
 from harmony.errors import HarmonyError
-from harmony.export import VerificationError, onnx_from_checkpoint
+from harmony.export.exporter import onnx_from_checkpoint
+from harmony.export.verify import VerificationError
 from harmony.models.init import make_random_checkpoint
-from harmony.profiling.bench import environment
-from harmony.profiling.quality import REFERENCE, QualityTarget, evaluate, gain_over_composite
+from harmony.profiling.environment import environment
+from harmony.quality import REFERENCE, QualityTarget, evaluate, gain_over_composite
 from harmony.runtime.backends import runner_for
-from harmony.runtime.engine import engine_from_onnx
-from harmony.runtime.profiles import parse_resolutions, profile_from_resolutions
 from harmony.weights import fitted_archs, fitted_checkpoint
 from results_files import command_line, machine_line, results_parser, write_results
 
@@ -66,9 +67,7 @@ def measure(arch: str, work: Path) -> dict:
         graph = work / f"{arch}.trt.{precision}.onnx"
         start = time.perf_counter()
         try:
-            report = onnx_from_checkpoint(
-                checkpoint, graph, fp16=precision == "fp16", int8=precision == "int8"
-            )
+            report = onnx_from_checkpoint(checkpoint, graph, precision=precision)
         except VerificationError as exc:
             row["exports"][precision] = {"missed": str(exc)}
             continue
@@ -144,8 +143,8 @@ def rtx_engines(graphs: dict[str, Path], work: Path) -> dict:
                 graphs[precision],
                 profile,
                 work / f"{graphs[precision].stem}.engine",
+                BuildOptions(runtime="tensorrt-rtx"),
                 use_cache=False,
-                runtime="tensorrt-rtx",
             )
         except HarmonyError as exc:
             engines[precision] = {"not built": str(exc)}

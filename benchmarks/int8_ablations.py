@@ -18,9 +18,10 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from harmony.export import VerificationError, onnx_from_checkpoint
+from harmony.export.exporter import onnx_from_checkpoint
+from harmony.export.verify import VerificationError
 from harmony.models.hdnet import HDNet
-from harmony.profiling.bench import environment
+from harmony.profiling.environment import environment
 from harmony.weights import fitted_checkpoint
 from results_files import command_line, machine_line, results_parser, write_results
 
@@ -43,7 +44,9 @@ def hdnet_lite_all_layers_int8(work: Path) -> dict:
         HDNet.int8_float_modules = modules
         try:
             report = onnx_from_checkpoint(
-                fitted_checkpoint("hdnet-lite"), work / f"lite.{len(modules)}.onnx", int8=True
+                fitted_checkpoint("hdnet-lite"),
+                work / f"lite.{len(modules)}.onnx",
+                precision="int8",
             )
             outcomes[label] = (
                 f"{len(report.int8_layers)} INT8 layers, PSNR to FP32 "
@@ -70,7 +73,7 @@ def ort_qdq_propagation(work: Path) -> dict:
     from harmony.plugins.ort import DISABLED_OPTIMIZERS, inference_session
 
     checkpoint, graph = fitted_checkpoint("aict"), work / "aict.int8.onnx"
-    onnx_from_checkpoint(checkpoint, graph, int8=True)
+    onnx_from_checkpoint(checkpoint, graph, precision="int8")
     options = onnxruntime.SessionOptions()
     options.register_custom_ops_library(str(ort_ops_library_path()))
     sessions = {

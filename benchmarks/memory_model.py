@@ -1,5 +1,5 @@
 """Peak memory of one harmonization per backend and architecture, and the linear model the size
-guard (`harmony.runtime.limits`) estimates it with.
+guard (`harmony.runtime.limits`) estimates it with (`harmony.memory_model`).
 
 Each measurement is one `harmony-bench` configuration run once, as harmony-run does (its own
 process, no warm-up; peak RSS of that process, the input made in it included). Repeated runs in
@@ -12,9 +12,11 @@ Per (backend, arch) the script fits
 by non-negative least squares and raises `base` by the largest shortfall, so that the model is
 at or above every measured point. `knn_factor` is at least 1: those graphs hold the N x N matrix
 itself, a floor that the sizes measurable here (up to 1448x1448, N^2 still small beside the
-activations) would not pin down. Writes JSON and Markdown; the coefficients are what
-`MEMORY_MODELS` holds. `--refit RESULTS.json` fits the measurements of an earlier run again;
-with `--backend NAME` (repeatable) it measures those backends anew and keeps the other rows.
+activations) would not pin down. Writes JSON and Markdown, and the package data the guard
+reads (`src/harmony/memory_models.json`: the coefficients rounded up; a test checks that it is
+what the committed measurements give). `--refit RESULTS.json` fits the measurements of an
+earlier run again; with `--backend NAME` (repeatable) it measures those backends anew and keeps
+the other rows.
 
     python benchmarks/memory_model.py --json benchmarks/results/memory_model.json \\
         --markdown benchmarks/results/memory_model.md
@@ -29,10 +31,14 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import nnls
 
+from harmony.artifacts import cached_export
+from harmony.files import write_bytes_atomic
+from harmony.memory_model import MODELS_FILE, model_key, models_document
 from harmony.models.init import make_random_checkpoint
-from harmony.profiling.bench import BenchConfig, environment, run_configs
+from harmony.profiling.config import BenchConfig
+from harmony.profiling.environment import environment
+from harmony.profiling.measure import run_configs
 from harmony.runtime.backends import get_backend
-from harmony.runtime.loaders import cached_export
 from results_files import command_line, results_parser, write_results
 
 MIB = 1 << 20
@@ -102,9 +108,11 @@ def main() -> None:
             for r in rows
             if (r["backend"], r["arch"]) == (backend, arch) and not r["skipped"]
         ]
-        models[f"{backend}/{arch}"] = fit(backend, arch, points)
+        models[model_key(backend, arch)] = fit(backend, arch, points)
     document = {"environment": env, "models": models, "results": rows}
     write_results(args, document, markdown)
+    package_data = models_document(models, f"benchmarks/memory_model.py from {args.json}")
+    write_bytes_atomic(MODELS_FILE, (json.dumps(package_data, indent=2) + "\n").encode(), True)
 
 
 def measure(backends: list[str] | None = None) -> list[dict]:
@@ -146,7 +154,7 @@ def markdown(document: dict) -> str:
         "| --- | --- | --- | --- | --- |",
     ]
     for record in document["results"]:
-        model = document["models"][f"{record['backend']}/{record['arch']}"]
+        model = document["models"][model_key(record["backend"], record["arch"])]
         side = record["height"]
         estimate = model["base_bytes"] + model["bytes_per_pixel"] * side * side
         estimate += model["knn_factor"] * knn_matrix_bytes(side)

@@ -5,26 +5,25 @@ Each configuration runs in its own subprocess (so its peak RSS is its own) on a 
 - `official-algorithm`: the same network with LocalDynamics computed as the official code does
   it (the full N x N similarity matrix, then the row maximum, as `topk(k=1)`);
 - `official-code`: the official HDNet module itself, when `HARMONY_OFFICIAL_HDNET` points at a
-  checkout of the official repository (harmony.official imports it).
-Writes `<out>.json` and `<out>.md`. Timings are single runs after one warm-up at 256x256.
+  checkout of the official repository (tests/support/official.py imports it; run from the
+  checkout's root with PYTHONPATH=. so that the test support is importable).
+Timings are single runs after one warm-up at 256x256.
 
-    HARMONY_OFFICIAL_HDNET=<checkout> python benchmarks/pytorch_highres.py \
-        --out benchmarks/results/pytorch_highres
+    PYTHONPATH=. HARMONY_OFFICIAL_HDNET=<checkout> python benchmarks/pytorch_highres.py \
+        --json benchmarks/results/pytorch_highres.json \
+        --markdown benchmarks/results/pytorch_highres.md
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
-import platform
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-from harmony.profiling.bench import cpu_name
+from harmony.profiling.environment import environment
 from harmony.profiling.memory import peak_rss_mb
+from results_files import command_line, machine_line, results_parser, write_results
 
 DEFAULT_CONFIGS = [
     ("hdnet-lite", 1024, "ours"),
@@ -53,7 +52,7 @@ def run_child(arch: str, res: int, variant: str) -> dict:
 
         replacements = {KNN_TOPK_FUSION: knn_topk_fusion_materialized}
     if variant == "official-code":
-        from harmony.official import HDNET_ENV, official_checkout, official_hdnet
+        from tests.support.official import HDNET_ENV, official_checkout, official_hdnet
 
         root = official_checkout(HDNET_ENV)
         if root is None:
@@ -67,7 +66,7 @@ def run_child(arch: str, res: int, variant: str) -> dict:
                 out = official(comp, mask)
                 return ((out * mask + comp * (1 - mask)) + 1) / 2
     else:
-        from harmony.ops.dispatch import replaced_ops
+        from harmony.dispatch import replaced_ops
 
         def forward(image, mask):
             with replaced_ops(replacements):
@@ -84,20 +83,15 @@ def run_child(arch: str, res: int, variant: str) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="benchmarks/results/pytorch_highres")
-    parser.add_argument("--child", nargs=3, metavar=("ARCH", "RES", "VARIANT"))
-    args = parser.parse_args()
-    if args.child:
-        arch, res, variant = args.child
+    if len(sys.argv) == 5 and sys.argv[1] == "--child":  # one configuration, in its own process
+        arch, res, variant = sys.argv[2:]
         print(json.dumps(run_child(arch, int(res), variant)))
         return
-    import torch
-
+    args = results_parser(__doc__.splitlines()[0]).parse_args()
     records = []
     for arch, res, variant in DEFAULT_CONFIGS:
         cmd = [sys.executable, __file__, "--child", arch, str(res), variant]
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy())
+        proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
             result = {"failed": proc.stderr.strip().splitlines()[-1] if proc.stderr else "?"}
         else:
@@ -105,33 +99,20 @@ def main() -> None:
         record = {"arch": arch, "resolution": res, "variant": variant, **result}
         print(json.dumps(record), flush=True)
         records.append(record)
-    environment = {
-        "device": f"CPU: {cpu_name()}, {os.cpu_count()} cores, no GPU",
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "python": platform.python_version(),
-        "load_average_at_start": " / ".join(f"{x:.2f}" for x in os.getloadavg()),
-        "command": "PYTHONPATH=. HARMONY_OFFICIAL_HDNET=<checkout> "
-        "python benchmarks/pytorch_highres.py --out " + args.out,
-    }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(
-        json.dumps({"environment": environment, "results": records}, indent=2)
-    )
-    out.with_suffix(".md").write_text(markdown(environment, records))
+    document = {"environment": environment(command_line()), "results": records}
+    write_results(args, document, markdown)
 
 
-def markdown(environment: dict, records: list[dict]) -> str:
+def markdown(document: dict) -> str:
     lines = [
         "# PyTorch pipeline at high resolution (CPU)",
         "",
-        *(f"- {key}: {value}" for key, value in environment.items()),
+        machine_line(document["environment"]),
         "",
         "| arch | resolution | variant | time (s) | peak RSS (MiB) |",
         "| --- | --- | --- | ---: | ---: |",
     ]
-    for r in records:
+    for r in document["results"]:
         if "seconds" in r:
             cells = f"{r['seconds']:.2f} | {r['peak_rss_mb']:.0f}"
         else:

@@ -1,6 +1,6 @@
 """Harmonization quality of the shipped fitted checkpoints on the held-out set, in the papers'
 metrics, for PyTorch FP32 and the ONNX Runtime FP32 and FP16 graphs: `harmony eval` per
-checkpoint (`harmony.profiling.quality.quality_document`), one JSON and one Markdown file.
+checkpoint (`harmony.profiling.eval.quality_document`), one JSON and one Markdown file.
 
 The held-out set is `harmony.data.demo.held_out_composites()`, made in memory; the same files
 are written by `harmony demo-data DIR --held-out --count 8 --seed 1`.
@@ -18,8 +18,9 @@ from pathlib import Path
 from tqdm import tqdm
 
 from harmony.data.demo import HELD_OUT_COUNT, HELD_OUT_SEED, held_out_composites
-from harmony.profiling.quality import QualityTarget, gain_over_composite, quality_document
+from harmony.profiling.eval import quality_document
 from harmony.profiling.report import quality_markdown
+from harmony.quality import QualityTarget, gain_over_composite
 from harmony.weights import fitted_archs, fitted_checkpoint
 from results_files import command_line, results_parser, write_results
 

@@ -29,7 +29,7 @@ def command_line() -> str:
 
 def machine_line(environment: dict) -> str:
     """The Markdown line naming the CPU machine, every version and the command of a CPU run
-    (`environment` as `harmony.profiling.bench.environment` gives it)."""
+    (`environment` as `harmony.profiling.environment.environment` gives it)."""
     versions = ", ".join(f"{name} {version}" for name, version in environment["versions"].items())
     return (
         f"{environment['cpu']} ({environment['cpu_cores']} cores), no GPU; {versions}. "

@@ -4,7 +4,7 @@ engines of the fitted checkpoints: benchmarks/int8.py).
 
 Each architecture's random checkpoint (official format, fixed seed) is exported to its
 TensorRT-target graph (FP32 and FP16, unverified: the build is what is measured) and built
-with `harmony.runtime.engine.engine_from_onnx(runtime="tensorrt-rtx")`, bypassing the engine
+with `harmony.engines.build.engine_from_onnx` with TensorRT-RTX, bypassing the engine
 cache, for the profile min 256^2 / opt 1024^2 / max 2048^2 (batch 1) and TensorRT-RTX's default
 compute capabilities. Needs libharmony_plugins.so (scripts/build_plugins.sh with TENSORRT_ROOT).
 
@@ -22,11 +22,11 @@ import tempfile
 from pathlib import Path
 
 from harmony.contract import ARCHS, FLOAT_PRECISIONS
-from harmony.export import onnx_from_checkpoint
+from harmony.engines.build import BuildOptions, engine_from_onnx
+from harmony.engines.profiles import parse_resolutions, profile_from_resolutions
+from harmony.export.exporter import onnx_from_checkpoint
 from harmony.models.init import make_random_checkpoint
-from harmony.profiling.bench import environment
-from harmony.runtime.engine import engine_from_onnx
-from harmony.runtime.profiles import parse_resolutions, profile_from_resolutions
+from harmony.profiling.environment import environment
 from results_files import command_line, results_parser, write_results
 
 SEED = 0
@@ -52,15 +52,13 @@ def measure() -> list[dict]:
         checkpoint = make_random_checkpoint(arch, SEED, work / f"{arch}.pth")
         for precision in FLOAT_PRECISIONS:
             graph = work / f"{arch}.{precision}.onnx"
-            onnx_from_checkpoint(
-                checkpoint, graph, target="trt", fp16=precision == "fp16", verify=False
-            )
+            onnx_from_checkpoint(checkpoint, graph, target="trt", precision=precision, verify=False)
             built = engine_from_onnx(
                 graph,
                 profile,
                 work / f"{arch}.{precision}.engine",
+                BuildOptions(runtime="tensorrt-rtx"),
                 use_cache=False,
-                runtime="tensorrt-rtx",
             )
             record = built.manifest.build
             rows.append(

@@ -7,7 +7,7 @@
 #    python3): pip install --no-deps --no-build-isolation -e .
 # 2. builds the CUDA kernels (libharmony_cuda_ops.so) for this machine's GPU only
 #    (HARMONY_CUDA_ARCHITECTURES=native) into OUT/plugins;
-# 3. runs benchmarks/gpu_check.py: kernel and pipeline parity at 1024^2 and 2048^2, the kernel
+# 3. runs `harmony gpu-check`: kernel and pipeline parity at 1024^2 and 2048^2, the kernel
 #    micro-benchmark and harmony-bench on CUDA, into OUT/gpu_check.{json,md};
 # 4. runs the suite's GPU tests (pytest -m cuda), JUnit XML into OUT/gpu_tests.xml.
 # It exits non-zero when a parity check or a test fails. --dry-run skips steps 1, 2 and 4 (it
@@ -40,7 +40,7 @@ cd "$repo_root"
 if [[ $dry_run -eq 1 ]]; then
     python=${PYTHON:-$([[ -x .venv/bin/python ]] && echo .venv/bin/python || echo python3)}
     echo "gpu_check: dry run on the CPU (no install, no CUDA build, no GPU tests)"
-    exec "$python" benchmarks/gpu_check.py --out "$out" --dry-run --force
+    exec "$python" -m harmony gpu-check --out "$out" --dry-run --force
 fi
 
 python=${PYTHON:-python3}
@@ -50,7 +50,7 @@ export HARMONY_PLUGIN_DIR="$out/plugins"
 HARMONY_CUDA_ARCHITECTURES=${HARMONY_CUDA_ARCHITECTURES:-native} scripts/build_plugins.sh
 echo "gpu_check: installed and built in $((SECONDS - start)) s"
 status=0
-"$python" benchmarks/gpu_check.py --out "$out" --force || status=$?
+"$python" -m harmony gpu-check --out "$out" --force || status=$?
 "$python" -m pytest -q -m cuda -p no:cacheprovider --junitxml "$out/gpu_tests.xml" \
     tests/plugins/test_plugin_cuda_ops.py tests/runtime/test_runners.py || status=$?
 echo "gpu_check: done in $((SECONDS - start)) s; results in $out"

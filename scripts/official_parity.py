@@ -3,8 +3,10 @@
 Runs the same cases as `tests/models/test_official_parity.py` and reports every figure instead
 of asserting thresholds. Needs the official checkouts:
 
-    HARMONY_OFFICIAL_AICT=/path/to/AICT HARMONY_OFFICIAL_HDNET=/path/to/HDNet \\
+    PYTHONPATH=. HARMONY_OFFICIAL_AICT=/path/to/AICT HARMONY_OFFICIAL_HDNET=/path/to/HDNet \\
         .venv/bin/python scripts/official_parity.py
+
+(`PYTHONPATH=.`: the cases live in the test support, `tests/support/official.py`.)
 
 Result recorded in benchmarks/results/official_parity.md.
 """
@@ -19,7 +21,7 @@ from pathlib import Path
 import torch
 
 from harmony.models import load_checkpoint
-from harmony.official import (
+from tests.support.official import (
     AICT_ENV,
     AICT_FULL_RES,
     HDNET_ENV,

@@ -126,7 +126,7 @@ def exported(checkpoints, export_dir):
     (the tests check parity themselves, at more sizes than the exporter does); int8 graphs are
     calibrated on two small composites (trt target: needs libharmony_ort_ops.so)."""
     from harmony.calibration import CalibrationSettings
-    from harmony.export import onnx_from_checkpoint
+    from harmony.export.exporter import onnx_from_checkpoint
 
     cache = {}
 
@@ -138,8 +138,7 @@ def exported(checkpoints, export_dir):
                 checkpoints[arch],
                 path,
                 target=target,
-                fp16=precision == "fp16",
-                int8=precision == "int8",
+                precision=precision,
                 calibration=CalibrationSettings(count=2, size=(64, 64))
                 if precision == "int8"
                 else None,

@@ -81,7 +81,7 @@ def run(command: list[str], env: dict[str, str] | None = None, timeout: float = 
 def bound_plugin_dir(build_dir: Path, *bindings: types.ModuleType) -> Iterator[None]:
     """Point harmony.plugins at `build_dir` (HARMONY_PLUGIN_DIR) and make `bindings` (modules of
     harmony.plugins) and the op dispatch load their libraries from there; restored afterwards."""
-    from harmony.ops.dispatch import fused_kernels_unavailable
+    from harmony.dispatch import fused_kernels_unavailable
 
     def forget() -> None:
         for binding in bindings:

@@ -33,6 +33,8 @@ CHECK = textwrap.dedent(
     from harmony.weights import fitted_archs, fitted_checkpoint
     assert {"aict", "hdnet-lite"} <= set(fitted_archs())
     assert fitted_checkpoint("aict").parent == package / "weights"
+    from harmony.memory_model import MODELS_FILE, memory_model
+    assert MODELS_FILE.parent == package and memory_model("ort", "aict") is not None
     print("ok")
     """
 )

@@ -1,8 +1,11 @@
-"""harmony-deploy: exact, fast deployment of the AICT and HDNet image-harmonization networks."""
+"""harmony-deploy: exact, fast deployment of the AICT and HDNet image-harmonization networks.
+
+The package's front door: `harmony.harmonize` and the version. Modules inside the package import
+what they need from its layers (ARCHITECTURE.md), never from here.
+"""
 
 from harmony.errors import HarmonyError
-
-__version__ = "0.1.0"
+from harmony.version import __version__
 
 
 def harmonize(model, image, mask, check_range: bool = True):

@@ -35,7 +35,7 @@ GRAPH_INPUTS = ("image", "mask")
 GRAPH_OUTPUT = "harmonized"
 
 # The JSON manifest written next to every engine (`MODEL.engine` + suffix) and its schema
-# (`harmony.runtime.manifest`; the C++ example harmonize_trt reads it too).
+# (`harmony.engines.manifest`; the C++ example harmonize_trt reads it too).
 ENGINE_MANIFEST_SCHEMA = "harmony-engine-manifest/2"
 ENGINE_MANIFEST_SUFFIX = ".json"
 

@@ -98,7 +98,7 @@ VERIFY_SIZES: tuple[tuple[int, int], ...] | None = None
 def export_demo_graphs(results: list[DemoResult], out_dir: Path, force: bool = False) -> list:
     """Export each result's checkpoint to a verified ORT-target FP32 graph
     `out_dir/<arch>.ort.fp32.onnx`; the reports."""
-    from harmony.export import onnx_from_checkpoint
+    from harmony.export.exporter import onnx_from_checkpoint
     from harmony.export.verify import DEFAULT_SIZES
 
     return [
@@ -116,10 +116,10 @@ def export_demo_graphs(results: list[DemoResult], out_dir: Path, force: bool = F
 def bench_demo_graphs(graphs: list[Path], iterations: int = 3) -> list[dict]:
     """harmony-bench's records for `graphs` in ONNX Runtime on the CPU at 1024x1024 (graphs of
     fitted weights also scored on held-out composites)."""
-    from harmony.profiling.bench import run_configs
+    from harmony.profiling.measure import run_configs
     from harmony.profiling.plan import plan_configs
     from harmony.profiling.prepare import prepare_configs
-    from harmony.runtime.loaders import identify
+    from harmony.runtime.sources import identify
 
     sources = [identify(graph) for graph in graphs]
     configs = plan_configs(

@@ -8,11 +8,11 @@ import pytest
 from click.testing import CliRunner
 
 from harmony.cli.main import cli
-from harmony.runtime import engine as engine_module
-from harmony.runtime import trt_env
-from harmony.runtime.manifest import read_manifest
-from harmony.runtime.trt_env import GpuIdentity
-from tests.runtime.fakes import make_fake_tensorrt, write_graph
+from harmony.engines import build as engine_module
+from harmony.engines import trt_env
+from harmony.engines.manifest import read_manifest
+from harmony.engines.trt_env import GpuIdentity
+from tests.engines.fakes import make_fake_tensorrt, write_graph
 
 
 @pytest.fixture

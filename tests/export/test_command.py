@@ -14,8 +14,8 @@ from harmony.calibration.quantize import module_of
 from harmony.cli.main import cli, export_alias
 from harmony.contract import GRAPH_INPUTS
 from harmony.errors import HarmonyError
-from harmony.export import default_output_path, onnx_from_checkpoint
 from harmony.export import verify as verify_module
+from harmony.export.exporter import default_output_path, onnx_from_checkpoint
 from harmony.export.graph import FLOAT_PRECISION
 from harmony.export.metadata import read_metadata
 from harmony.export.reference import VERIFIED_WITH_SPLIT
@@ -23,7 +23,7 @@ from harmony.export.verify import INT8_MIN_GAIN_KEPT, INT8_MIN_PSNR_DB
 from harmony.models.checkpoint import FITTED_LABEL
 from harmony.models.hdnet import HDNet
 from harmony.runtime.backends import runner_for
-from harmony.runtime.loaders import identify
+from harmony.runtime.sources import identify
 from harmony.weights import fitted_checkpoint
 
 
@@ -35,7 +35,7 @@ def _leftovers(directory, name):
 def cached_trace(exported, monkeypatch):
     """Skip re-tracing: onnx_from_checkpoint gets the session's HDNet-lite graphs (random
     weights) of the floating-point precision asked for."""
-    import harmony.export as export_module
+    import harmony.export.exporter as export_module
 
     graphs = {
         (target, precision): exported("hdnet-lite", target, precision)[1]
@@ -77,7 +77,8 @@ def test_cli_exports_a_gated_int8_graph_with_fixed_batch_and_held_out_quality(tm
 
     source = identify(output)
     assert source.fitted and source.precision == "int8"  # the runtime takes int8 graphs
-    assert runner_for(output).precision == "int8"
+    with runner_for(output) as runner:
+        assert runner.precision == "int8"
     model = onnx.load(output)
     for value in model.graph.input:
         assert value.type.tensor_type.elem_type == onnx.TensorProto.FLOAT16
@@ -182,7 +183,7 @@ def test_failed_int8_gate_leaves_no_file(checkpoints, tmp_path, monkeypatch, cac
             checkpoints["hdnet-lite"],
             output,
             target="ort",
-            int8=True,
+            precision="int8",
             calibration=CalibrationSettings(count=2, size=(40, 56)),
             verify_sizes=[(40, 56)],
         )
@@ -209,7 +210,7 @@ def test_trt_graphs_are_verified_with_the_plugin_math(
 
 
 def test_an_unwritable_destination_is_refused_before_the_export(checkpoints, tmp_path, monkeypatch):
-    import harmony.export as export_module
+    import harmony.export.exporter as export_module
 
     def no_export(*args):
         raise AssertionError("the export ran although the output cannot be written")

@@ -12,7 +12,7 @@ from harmony.errors import HarmonyError
 from harmony.fitting.fit import held_out_quality
 from harmony.fitting.provenance import provenance_path
 from harmony.models.checkpoint import FITTED_LABEL, load_checkpoint
-from harmony.profiling.quality import gain_over_composite
+from harmony.quality import gain_over_composite
 from harmony.weights import fitted_archs, fitted_checkpoint
 
 SHIPPED = ("aict", "hdnet-lite")

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from harmony.models import load_checkpoint
-from harmony.official import (
+from tests.support.official import (
     AICT_ENV,
     AICT_FULL_RES,
     HDNET_ENV,

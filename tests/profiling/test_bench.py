@@ -8,12 +8,14 @@ import pytest
 import torch
 
 from harmony.models.init import make_random_checkpoint
-from harmony.profiling.bench import BenchConfig, environment, run_configs
+from harmony.profiling.config import BenchConfig
+from harmony.profiling.environment import environment
+from harmony.profiling.measure import run_configs
 from harmony.profiling.plan import plan_configs
 from harmony.profiling.prepare import prepare_configs
 from harmony.profiling.report import bench_document, markdown_report, markdown_table
 from harmony.runtime.backends import get_backend
-from harmony.runtime.loaders import identify
+from harmony.runtime.sources import identify
 
 RECORD_KEYS = {
     "arch",
@@ -120,10 +122,13 @@ def test_configurations_that_cannot_run_are_reported_with_the_reason(lite, in_ca
     records = run_configs(prepare_configs(configs, [lite]))
     assert len(records) == 2
     if not torch.cuda.is_available():
-        assert records[0]["skipped"] == "fp16 in PyTorch needs a CUDA device"
-    trt = get_backend("trt").availability("cuda")
-    if not trt.ok:
-        assert records[1]["skipped"] == trt.reason
+        assert (
+            records[0]["skipped"]
+            == "torch backend unavailable: fp16 in PyTorch needs a CUDA device"
+        )
+    trt = get_backend("trt").refusal(lite, "cuda", "fp16")
+    if trt is not None:
+        assert records[1]["skipped"] == trt
     report = markdown_report(bench_document(environment("harmony-bench test"), records))
     assert report.count("skipped: ") == sum(1 for r in records if r["skipped"])
 
@@ -141,11 +146,13 @@ def test_an_onnx_graph_runs_only_at_its_own_precision_and_target(exported):
     assert ort_graph.arch == "hdnet-lite" and ort_graph.params == 652_893
     fp32, fp16 = plan_configs([ort_graph], ["ort"], ["fp32", "fp16"], [(64, 64)], 1, 0, 1)
     assert fp32.skip_reason is None and fp32.source == str(ort_graph.path)
-    assert fp16.skip_reason == f"{ort_graph.path.name} is a fp32 graph"
+    assert fp16.skip_reason.startswith(f"{ort_graph.path.name} is a fp32 graph and runs at that")
     (refused,) = plan_configs([trt_graph], ["ort"], ["fp32"], [(64, 64)], 1, 0, 1)
-    assert refused.skip_reason.endswith("the ort backend runs ort-target graphs")
+    assert "the ort backend runs ort-target graphs: run it with --backend ort-custom" in (
+        refused.skip_reason
+    )
     (torch_row,) = plan_configs([ort_graph], ["torch"], ["fp32"], [(64, 64)], 1, 0, 1)
-    assert torch_row.skip_reason == "the torch backend runs checkpoints, not a .onnx graph"
+    assert torch_row.skip_reason.startswith("the torch backend runs checkpoints, not a .onnx graph")
 
 
 def test_runs_that_do_not_fit_in_memory_are_skipped_with_the_estimate(lite, monkeypatch):

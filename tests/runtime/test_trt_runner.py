@@ -7,11 +7,13 @@ import sys
 import pytest
 import torch
 
+from harmony.engines.trt_env import RUNTIMES, get_runtime
 from harmony.errors import HarmonyError
-from harmony.runtime.trt_env import RUNTIMES, get_runtime
+from harmony.runtime.backends import get_backend
+from harmony.runtime.sources import describe
 from harmony.runtime.trt_runner import TrtRunner
+from tests.engines.fakes import make_fake_tensorrt, write_engine, write_graph
 from tests.helpers import blob_mask
-from tests.runtime.fakes import make_fake_tensorrt, write_engine, write_graph
 
 
 @pytest.fixture
@@ -47,23 +49,24 @@ def test_activate_without_tensorrt_is_a_harmony_error(no_tensorrt, tmp_path):
     assert not runner.is_active
 
 
-def test_precision_profile_and_refusals_come_from_the_manifest(tmp_path):
+def test_the_engine_is_read_on_activation_and_refused_from_its_manifest(tmp_path):
     engine = tmp_path / "aict.engine"
+    runner = TrtRunner(engine)  # reads nothing
+    assert runner.name == "trt:aict.engine" and runner.precision is None
+    assert runner.memory_bytes() is None
     with pytest.raises(HarmonyError, match="does not exist; build it with `harmony build"):
-        TrtRunner(engine)
+        describe(engine)
     engine.write_bytes(b"serialized engine")
     with pytest.raises(HarmonyError, match="has no manifest"):
-        TrtRunner(engine)
+        describe(engine)
     write_engine(engine)  # an fp16 engine, profile 1024..2048
-    runner = TrtRunner(engine)
-    assert runner.precision == "fp16" and runner.backend == "trt"
-    assert runner.name == "trt:aict.engine" and runner.memory_bytes() is None
-    assert runner.input_range() == ((1, 1024, 1024), (1, 2048, 2048))
-    with pytest.raises(HarmonyError, match=r"a fp16 graph and runs at that precision only"):
-        TrtRunner(engine, precision="fp32")
+    source = describe(engine)
+    assert (source.kind, source.precision, source.target) == ("engine", "fp16", "trt")
+    refusal = get_backend("trt").refusal(source, None, "fp32", as_is=True)
+    assert "built from a fp16 graph and runs at that precision only" in refusal
     write_engine(engine, precision="int4")
     with pytest.raises(HarmonyError, match=r"declares precision 'int4'; expected one of fp32"):
-        TrtRunner(engine)
+        describe(engine)
 
 
 @pytest.mark.cuda
@@ -74,8 +77,8 @@ def test_engine_runs_like_the_graph(tmp_path, monkeypatch):
     available = TrtRunner.availability("cuda")
     if not available.ok:
         pytest.skip(available.reason)
-    from harmony.runtime.engine import engine_from_onnx
-    from harmony.runtime.profiles import parse_resolutions, profile_from_resolutions
+    from harmony.engines.build import BuildOptions, engine_from_onnx
+    from harmony.engines.profiles import parse_resolutions, profile_from_resolutions
 
     runtime = get_runtime()
     targets = ()
@@ -90,7 +93,7 @@ def test_engine_runs_like_the_graph(tmp_path, monkeypatch):
         graph,
         profile_from_resolutions(parse_resolutions("64,128")),
         tmp_path / "mul.engine",
-        compute_capabilities=targets,
+        BuildOptions(compute_capabilities=targets),
     )
     image = torch.rand(1, 3, 96, 80, generator=torch.Generator().manual_seed(0))
     mask = blob_mask(96, 80)

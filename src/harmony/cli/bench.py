@@ -9,10 +9,10 @@ from pathlib import Path
 import click
 
 from harmony.cli.common import user_errors
+from harmony.cli.groups import ReportArgs, ReportPaths, option_groups
 from harmony.cli.options import (
     backends_option,
     comma_separated,
-    force_option,
     kernels_option,
     precisions_option,
     resolutions_option,
@@ -21,6 +21,7 @@ from harmony.contract import ARCHS, DEFAULT_RESOLUTIONS, QUALITY_CHECK_IMAGES
 
 
 @click.command("bench")
+@user_errors
 @click.argument("models", nargs=-1, type=click.Path(path_type=Path))
 @click.option(
     "--arch",
@@ -44,17 +45,7 @@ from harmony.contract import ARCHS, DEFAULT_RESOLUTIONS, QUALITY_CHECK_IMAGES
     help="Held-out composites (resized to each size) whose harmonization is scored after "
     "timing, for fitted weights only; 0: none.",
 )
-@click.option(
-    "--json", "json_path", type=click.Path(path_type=Path), help="Write the results JSON."
-)
-@click.option(
-    "--markdown", "markdown_path", type=click.Path(path_type=Path), help="Write a Markdown report."
-)
-@click.option(
-    "--plot", "plot_path", type=click.Path(path_type=Path), help="Write a latency bar chart (PNG)."
-)
-@force_option
-@user_errors
+@option_groups(ReportArgs(plot=True))
 def bench_command(
     models,
     arch,
@@ -66,10 +57,7 @@ def bench_command(
     warmup,
     iterations,
     quality_images,
-    json_path,
-    markdown_path,
-    plot_path,
-    force,
+    reports: ReportPaths,
 ):
     """Measure latency, throughput, peak memory, parameters and MACs of MODELs (checkpoints or
     exported .onnx graphs; default: the demo checkpoints), each configuration in its own
@@ -77,16 +65,13 @@ def bench_command(
     from tqdm import tqdm
 
     from harmony.cli.common import format_table
-    from harmony.files import check_writable
-    from harmony.profiling.bench import environment, run_configs
+    from harmony.profiling.environment import environment
+    from harmony.profiling.measure import run_configs
     from harmony.profiling.plan import plan_configs
     from harmony.profiling.prepare import prepare_configs
     from harmony.profiling.report import bench_document, write_json, write_markdown, write_plot
-    from harmony.runtime.loaders import identify
+    from harmony.runtime.sources import identify
 
-    for path in (json_path, markdown_path, plot_path):
-        if path is not None:
-            check_writable(path, force)
     paths = list(models) or _demo_checkpoints(arch)
     sources = [identify(path) for path in paths]
     sizes = list(resolutions or DEFAULT_RESOLUTIONS)
@@ -105,13 +90,13 @@ def bench_command(
     command = "harmony-bench " + shlex.join(sys.argv[1:])
     document = bench_document(environment(command), records)
     click.echo(format_table(*summary_table(records)))
-    for path, write in ((json_path, write_json), (markdown_path, write_markdown)):
+    for path, write in ((reports.json, write_json), (reports.markdown, write_markdown)):
         if path is not None:
-            write(path, document, force)
+            write(path, document, reports.force)
             click.echo(f"wrote {path}")
-    if plot_path is not None:
-        write_plot(plot_path, records, force)
-        click.echo(f"wrote {plot_path}")
+    if reports.plot is not None:
+        write_plot(reports.plot, records, reports.force)
+        click.echo(f"wrote {reports.plot}")
 
 
 def _demo_checkpoints(archs: list[str]) -> list[Path]:

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from harmony.cli.common import user_errors
-from harmony.cli.options import engine_target_options, force_option, profile_options
-from harmony.runtime.profiles import profile_from_options
+from harmony.cli.groups import BuildArgs, ProfileArgs, option_groups
+from harmony.cli.options import force_option
+from harmony.engines.profiles import Profile
+
+if TYPE_CHECKING:
+    from harmony.engines.build import BuildOptions
 
 
 @click.command("build")
+@user_errors
 @click.argument("onnx_path", metavar="MODEL.onnx", type=click.Path(path_type=Path))
 @click.option(
     "-o",
@@ -20,35 +26,15 @@ from harmony.runtime.profiles import profile_from_options
     default=None,
     help="Engine file to write (manifest: ENGINE.json). Default: keep it in the engine cache.",
 )
-@profile_options
-@click.option(
-    "--timing-cache",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="TensorRT timing-cache file: loaded if present, saved after the build.",
-)
-@click.option(
-    "--workspace", "workspace_mib", type=int, default=None, help="Workspace limit in MiB."
-)
+@option_groups(ProfileArgs(), BuildArgs())
 @click.option("--no-cache", is_flag=True, help="Always build; bypass the engine cache.")
-@engine_target_options
 @force_option
-@user_errors
 def build_command(
     onnx_path: Path,
     output: Path | None,
-    resolutions: tuple[tuple[int, int], ...],
-    batch: int | None,
-    dynamic_batch: bool,
-    min_shapes: str | None,
-    opt_shapes: str | None,
-    max_shapes: str | None,
-    timing_cache: Path | None,
-    workspace_mib: int | None,
+    profile: Profile,
+    build_options: BuildOptions,
     no_cache: bool,
-    runtime: str | None,
-    compute_capabilities: tuple[str, ...],
-    embed_plugins: bool,
     force: bool,
 ) -> None:
     """Build a TensorRT or TensorRT-RTX engine from MODEL.onnx (TensorRT needs the NVIDIA GPU
@@ -58,22 +44,10 @@ def build_command(
     key over the graph, profile, runtime and version, GPU or targets and plugin library;
     building the same thing again reuses the cached engine.
     """
-    profile = profile_from_options(
-        resolutions, batch, dynamic_batch, min_shapes, opt_shapes, max_shapes
-    )
-    from harmony.runtime.engine import engine_from_onnx  # onnx import only when building
+    from harmony.engines.build import engine_from_onnx  # onnx import only when building
 
     built = engine_from_onnx(
-        onnx_path,
-        profile,
-        output,
-        timing_cache=timing_cache,
-        workspace_mib=workspace_mib,
-        force=force,
-        use_cache=not no_cache,
-        runtime=runtime,
-        compute_capabilities=compute_capabilities,
-        embed_plugins=embed_plugins,
+        onnx_path, profile, output, build_options, force=force, use_cache=not no_cache
     )
     click.echo(describe_build(built))
 
@@ -81,7 +55,7 @@ def build_command(
 def describe_build(built) -> str:
     """What `harmony build` and `harmony-export --engine` print about an engine (`BuiltEngine`):
     runtime, GPUs, precision, profile, build time, size, layers and the FP32 islands."""
-    from harmony.runtime.trt_env import RUNTIMES
+    from harmony.engines.trt_env import RUNTIMES
 
     manifest = built.manifest
     record = manifest.build

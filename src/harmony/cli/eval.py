@@ -9,10 +9,12 @@ from pathlib import Path
 import click
 
 from harmony.cli.common import user_errors
-from harmony.cli.options import backends_option, force_option, precisions_option
+from harmony.cli.groups import ReportArgs, option_groups
+from harmony.cli.options import backends_option, precisions_option
 
 
 @click.command("eval")
+@user_errors
 @click.argument("data_dir", type=click.Path(path_type=Path))
 @click.option("--model", "model_path", required=True, type=click.Path(path_type=Path))
 @backends_option
@@ -25,15 +27,8 @@ from harmony.cli.options import backends_option, force_option, precisions_option
     "default: each image's own size.",
 )
 @click.option("--limit", type=click.IntRange(1), default=None, help="Only the first N images.")
-@click.option("--json", "json_path", type=click.Path(path_type=Path), help="Write the scores.")
-@click.option(
-    "--markdown", "markdown_path", type=click.Path(path_type=Path), help="Write a Markdown report."
-)
-@force_option
-@user_errors
-def eval_command(
-    data_dir, model_path, backends, precisions, resolution, limit, json_path, markdown_path, force
-):
+@option_groups(ReportArgs())
+def eval_command(data_dir, model_path, backends, precisions, resolution, limit, reports):
     """Score MODEL's harmonization of the composites of DATA_DIR (composite_images/, masks/,
     real_images/) against the real photographs, for every backend and precision, beside the
     composites' own scores and each metric's drift from the FP32 PyTorch output."""
@@ -41,14 +36,11 @@ def eval_command(
 
     from harmony.cli.common import format_table
     from harmony.data.iharmony import IHarmonyDataset
-    from harmony.files import check_writable
-    from harmony.profiling.quality import QualityTarget, quality_document
+    from harmony.engines.profiles import parse_resolution
+    from harmony.profiling.eval import quality_document
     from harmony.profiling.report import quality_markdown, quality_table
-    from harmony.runtime.profiles import parse_resolution
+    from harmony.quality import QualityTarget
 
-    for path in (json_path, markdown_path):
-        if path is not None:
-            check_writable(path, force)
     size = None if resolution is None else parse_resolution(resolution)
     dataset = IHarmonyDataset(data_dir)
     targets = [QualityTarget(b, p) for b in backends for p in precisions]
@@ -70,13 +62,15 @@ def eval_command(
     click.echo(format_table(header, rows))
     for label, reason in document["skipped"].items():
         click.echo(f"skipped {label}: {reason}")
-    if json_path is not None:
+    if reports.json is not None:
         from harmony.profiling.report import write_json
 
-        write_json(json_path, document, force)
-        click.echo(f"wrote {json_path}")
-    if markdown_path is not None:
+        write_json(reports.json, document, reports.force)
+        click.echo(f"wrote {reports.json}")
+    if reports.markdown is not None:
         from harmony.files import write_bytes_atomic
 
-        write_bytes_atomic(markdown_path, quality_markdown(document).encode(), force=force)
-        click.echo(f"wrote {markdown_path}")
+        write_bytes_atomic(
+            reports.markdown, quality_markdown(document).encode(), force=reports.force
+        )
+        click.echo(f"wrote {reports.markdown}")

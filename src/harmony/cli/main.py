@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import click
 
-from harmony import __version__
 from harmony.cli.bench import bench_command
 from harmony.cli.build import build_command
 from harmony.cli.checkpoints import init_command, inspect_command
@@ -12,7 +11,9 @@ from harmony.cli.demo import demo_command, demo_data_command
 from harmony.cli.eval import eval_command
 from harmony.cli.export import export_command
 from harmony.cli.fit import fit_command
+from harmony.cli.gpu_check import gpu_check_command
 from harmony.cli.run import run_command
+from harmony.version import __version__
 
 
 @click.group()
@@ -32,6 +33,7 @@ for _command in (
     fit_command,
     run_command,
     build_command,
+    gpu_check_command,
 ):
     cli.add_command(_command)
 

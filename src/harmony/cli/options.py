@@ -1,4 +1,5 @@
-"""Options several commands share, each parsed by one function.
+"""Single options several commands share, each parsed by one function (groups of options that
+become one object are in `harmony.cli.groups`).
 
 Only the contract, the profile parser and the backend registry are imported here (no torch,
 no onnx), so that `--help` and argument errors are instant.
@@ -11,13 +12,14 @@ from collections.abc import Callable, Sequence
 import click
 
 from harmony.contract import DEFAULT_RESOLUTIONS, KERNELS, check_precision
+from harmony.engines.profiles import format_resolutions, parse_resolutions
 from harmony.errors import HarmonyError
 from harmony.runtime.backends import backend_names
-from harmony.runtime.profiles import format_resolutions, parse_resolutions
-from harmony.runtime.trt_env import RUNTIMES
 
 
-def _harmony_errors_as_bad_parameter(parse: Callable) -> Callable:
+def harmony_errors_as_bad_parameter(parse: Callable) -> Callable:
+    """A click callback running `parse(value)`: a HarmonyError becomes a usage error (exit 2)."""
+
     def callback(ctx, param, value):
         try:
             return parse(value)
@@ -43,95 +45,44 @@ def comma_separated(
                 raise HarmonyError(f"'{item}' is not one of {', '.join(choices)}")
         return items
 
-    return _harmony_errors_as_bad_parameter(parse)
+    return harmony_errors_as_bad_parameter(parse)
 
 
 def _precision(value: str) -> str:
     return check_precision(value, f"--precision {value}")
 
 
+FORCE_HELP = "Overwrite existing output files."
+
+
 def force_option(command):
     """`--force`: replace existing output files."""
-    return click.option("--force", is_flag=True, help="Overwrite existing output files.")(command)
+    return click.option("--force", is_flag=True, help=FORCE_HELP)(command)
 
 
-def resolutions_option(help_text: str) -> Callable:
+def resolutions_param(help_text: str) -> click.Option:
     """`--res`: resolutions N (NxN) or HxW, comma-separated and/or repeated; the callback gives
     (height, width) pairs, () when none is given (the caller's default applies)."""
-    return click.option(
-        "--res",
-        "resolutions",
+    return click.Option(
+        ["--res", "resolutions"],
         multiple=True,
-        callback=_harmony_errors_as_bad_parameter(parse_resolutions),
+        callback=harmony_errors_as_bad_parameter(parse_resolutions),
         help=f"{help_text} N (NxN) or HxW, comma-separated. Default "
         f"{format_resolutions(DEFAULT_RESOLUTIONS)}.",
     )
 
 
-def profile_options(command):
-    """The optimization-profile options of commands that build engines: `--res` (min =
-    smallest, opt = first, max = largest), `--batch`, `--dynamic-batch`, or trtexec-style
-    `--min-shapes/--opt-shapes/--max-shapes` (see `harmony.runtime.profiles`)."""
-    options = [
-        resolutions_option("Engine profile: min = smallest, opt = first, max = largest."),
-        click.option("--batch", type=int, default=None, help="Batch (default 1)."),
-        click.option(
-            "--dynamic-batch", is_flag=True, help="Accept batch 1..--batch (opt 1) instead."
-        ),
-        click.option("--min-shapes", help="trtexec-style: image:1x3x512x512,mask:1x1x512x512"),
-        click.option("--opt-shapes", help="trtexec-style, with --min-shapes and --max-shapes."),
-        click.option("--max-shapes", help="trtexec-style, with --min-shapes and --opt-shapes."),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
+def resolutions_option(help_text: str) -> Callable:
+    """`resolutions_param` as a decorator."""
 
+    def decorate(command):
+        command.__click_params__ = [
+            *getattr(command, "__click_params__", []),
+            resolutions_param(help_text),
+        ]
+        return command
 
-def parse_compute_capabilities(value: str | None) -> tuple[str, ...]:
-    """`--cc 86,89,120` or `8.6,8.9,12.0` -> ("8.6", "8.9", "12.0"); () for None. Which ones a
-    runtime builds for is checked by the runtime (`TrtRuntime.check_targets`)."""
-    targets = []
-    for item in (value or "").split(","):
-        item = item.strip().lower().removeprefix("sm").removeprefix("_")
-        if not item:
-            continue
-        if "." not in item:
-            item = f"{item[:-1]}.{item[-1:]}"
-        major, _, minor = item.partition(".")
-        if not (major.isdigit() and minor.isdigit()):
-            raise HarmonyError(f"'{item}' is not a compute capability such as 86 or 8.6")
-        targets.append(f"{int(major)}.{int(minor)}")
-    return tuple(targets)
-
-
-def engine_target_options(command):
-    """Which TensorRT runtime builds the engine and for which GPUs: `--runtime`, `--cc`,
-    `--embed-plugins` (see `harmony.runtime.trt_env`)."""
-    options = [
-        click.option(
-            "--runtime",
-            type=click.Choice(list(RUNTIMES)),
-            default=None,
-            help="Default: the one installed (tensorrt where both are). tensorrt-rtx builds "
-            "without a GPU for RTX GPUs (compute capability 7.5-12.x, not data-center 9.x).",
-        ),
-        click.option(
-            "--cc",
-            "compute_capabilities",
-            callback=_harmony_errors_as_bad_parameter(parse_compute_capabilities),
-            help="tensorrt-rtx: target compute capabilities, e.g. 86,89,120. Default: "
-            + ",".join(RUNTIMES["tensorrt-rtx"].default_targets)
-            + " (TensorRT-RTX's own default).",
-        ),
-        click.option(
-            "--embed-plugins",
-            is_flag=True,
-            help="Serialize the plugin library into the engine: it runs without the library.",
-        ),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
+    return decorate
 
 
 def precision_option(command):
@@ -140,7 +91,7 @@ def precision_option(command):
     return click.option(
         "--precision",
         default=None,
-        callback=_harmony_errors_as_bad_parameter(lambda v: None if v is None else _precision(v)),
+        callback=harmony_errors_as_bad_parameter(lambda v: None if v is None else _precision(v)),
         help="fp32, fp16 or int8 (torch backend: fp16 needs CUDA; int8 is a graph precision). "
         "Default: the model's own precision; an .onnx graph or engine runs only at the "
         "precision it was made with.",

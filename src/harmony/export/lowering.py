@@ -1,7 +1,7 @@
 """How each export target writes the two fused ops: one table, `LOWERINGS`.
 
 The models call the custom operators `harmony::cascaded_lut` / `harmony::knn_topk_fusion`
-(`harmony.ops.dispatch`), which `torch.export` keeps as single opaque nodes. A target lowers
+(`harmony.dispatch`), which `torch.export` keeps as single opaque nodes. A target lowers
 each of them in one of two ways:
 
 - `CustomNode` (target "trt"): the ONNX translation emits the contract's custom node
@@ -11,7 +11,7 @@ each of them in one of two ways:
   semantics written with standard operators (separable LUT: bilinear Resize with align_corners
   of every knot plane + linear interpolation along the knots, or the official chain of 5-D
   GridSample; KNN: the materialised N x N similarity, ReduceMax/ArgMax or TopK, softmax,
-  gather), with `harmony.ops.dispatch.replaced_ops` around the capture only (the capturing
+  gather), with `harmony.dispatch.replaced_ops` around the capture only (the capturing
   thread; nothing is rebound).
 
 The models cast the ops' inputs to float32 before the call, so every form computes in float32
@@ -37,8 +37,8 @@ from harmony.contract import (
     TARGETS,
     OpContract,
 )
-from harmony.export import custom_nodes
-from harmony.ops.dispatch import replaced_ops, torch_op
+from harmony.dispatch import replaced_ops, torch_op
+from harmony.export import translations
 
 # --- ONNX Runtime target: standard ops only ---------------------------------------------------
 
@@ -114,7 +114,7 @@ class Decomposition:
 
 
 LOWERINGS: dict[str, dict[OpContract, CustomNode | Decomposition]] = {
-    "trt": {op: CustomNode(custom_nodes.emitter(op)) for op in (CASCADED_LUT, KNN_TOPK_FUSION)},
+    "trt": {op: CustomNode(translations.emitter(op)) for op in (CASCADED_LUT, KNN_TOPK_FUSION)},
     "ort": {
         CASCADED_LUT: Decomposition(lut_separable),
         KNN_TOPK_FUSION: Decomposition(knn_materialized),

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import onnx
 
-from harmony import __version__
 from harmony.contract import (
     ONNX_DOMAIN,
     OPS,
@@ -16,6 +15,7 @@ from harmony.contract import (
     check_precision,
 )
 from harmony.errors import HarmonyError
+from harmony.version import __version__
 
 PREFIX = "harmony."
 INPUT_CONVENTION = (

@@ -5,7 +5,7 @@ tensors in the ONNX graph, so mixed precision must be written into the graph. `f
 returns a half-precision copy of a model whose numerically sensitive parts compute in float32:
 
 - kept by the models themselves: AICT's interval softmax + cumsum (knots are float32), RAIN
-  statistics (`x.float()`), the fused ops (inputs cast up by `harmony.ops.dispatch`);
+  statistics (`x.float()`), the fused ops (inputs cast up by `harmony.dispatch`);
 - added here: LayerNorm (AICT), the attention softmax (AICT), InstanceNorm (HDNet) and the
   global average pool of the dynamic-kernel branch (HDNet DRConv) compute in float32;
 - at the graph boundary: the model's inputs are cast to float16 at its entry (forward

@@ -17,12 +17,13 @@ import onnx
 import torch
 from torch import nn
 
-from harmony import harmonize
 from harmony.contract import GRAPH_INPUTS, QUALITY_CHECK_IMAGES
 from harmony.data import demo_composite
 from harmony.data.demo import held_out_composites
 from harmony.errors import HarmonyError
 from harmony.metrics import psnr_db
+from harmony.models import harmonize
+from harmony.quality import REFERENCE, QualityTarget, evaluate, gain_over_composite
 
 MIN_PSNR_DB = {"fp32": 60.0, "fp16": 40.0}
 # INT8 graphs are gated in harmonization terms, per architecture: PSNR against the FP32 output
@@ -152,9 +153,7 @@ def graph_held_out_quality(
     """Harmonization quality of the graph run by `runner` beside the PyTorch pipeline's, on the
     first `count` held-out composites (`harmony.data.demo.held_out_composites`), fed to the
     graph at `batch` (its fixed batch; 1 for a dynamic one): the "means"
-    (composite, "torch fp32", `label`) and "drift" of `harmony.profiling.quality.evaluate`."""
-    from harmony.profiling.quality import REFERENCE, QualityTarget, evaluate
-
+    (composite, "torch fp32", `label`) and "drift" of `harmony.quality.evaluate`."""
     runners = {
         QualityTarget(*REFERENCE).label: _PyTorchPipeline(model),
         label: _GraphFeeds(runner, io_fp16, batch),
@@ -171,8 +170,6 @@ def min_psnr_db(precision: str, arch: str) -> float:
 def gain_kept(quality: dict, label: str) -> float:
     """The share of the PyTorch FP32 pipeline's held-out PSNR gain over the composite that the
     graph (`label` in `graph_held_out_quality`'s result) keeps; 1.0 where FP32 gains nothing."""
-    from harmony.profiling.quality import gain_over_composite
-
     reference_gain = gain_over_composite(quality["means"])["psnr_gain_db"]
     if reference_gain <= 0:
         return 1.0

@@ -11,7 +11,7 @@ carry the gradient, as in the official training).
 
 The result is written in the official format with float16 weights (half the size; the model
 computes in float32 as before) and provenance metadata (`fitted: True`, command, seed, photos,
-loss curve); held-out scores come from `harmony.profiling.quality` on composites of
+loss curve); held-out scores come from `harmony.profiling.eval` on composites of
 `HELD_OUT_PHOTOS`, measured on the file as written.
 """
 
@@ -29,13 +29,13 @@ from torch import nn
 
 from harmony.contract import ARCHS, CASCADED_LUT, KNN_TOPK_FUSION, LUT_CHANNELS, LUT_CURVE_POINTS
 from harmony.data.demo import FIT_PHOTOS, HELD_OUT_COUNT, HELD_OUT_PHOTOS, held_out_composites
+from harmony.dispatch import replaced_ops
 from harmony.errors import HarmonyError
 from harmony.fitting.batches import training_batch
 from harmony.models.aict import AICT
 from harmony.models.checkpoint import FITTED_LABEL, build_model, save_checkpoint
 from harmony.models.pipeline import HarmonizationPipeline
 from harmony.ops import cascaded_lut
-from harmony.ops.dispatch import replaced_ops
 from harmony.ops.knn import knn_topk_fusion_materialized
 
 # Loss floor on the foreground area (a fraction of the image), so a tiny mask cannot blow up
@@ -213,7 +213,7 @@ def write_fitted_checkpoint(
     result: FitResult, path: str | os.PathLike, command: str, force: bool = False
 ):
     """Write `result.model` with float16 weights and its provenance; returns the path."""
-    from harmony import __version__
+    from harmony.version import __version__
 
     metadata = {
         "fitted": True,
@@ -237,12 +237,12 @@ def write_fitted_checkpoint(
 
 def held_out_quality(checkpoint: str | os.PathLike, count: int = HELD_OUT_COUNT) -> dict:
     """`harmony eval` of the checkpoint file in PyTorch FP32 on the first `count` held-out
-    composites (`harmony.profiling.quality.quality_document`: "images", "rows", "means", ...).
+    composites (`harmony.profiling.eval.quality_document`: "images", "rows", "means", ...).
 
     Raises:
         HarmonyError: PyTorch cannot run the checkpoint here (the reason is named).
     """
-    from harmony.profiling.quality import quality_document
+    from harmony.profiling.eval import quality_document
 
     document = quality_document(held_out_composites(count), "held-out", checkpoint, [])
     if document["skipped"]:

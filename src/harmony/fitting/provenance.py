@@ -3,7 +3,7 @@
 `<checkpoint stem>.provenance.json` beside the checkpoint holds the checkpoint's own metadata
 (command, settings, photographs, loss curve), its SHA-256, and the mean held-out scores of the
 composites and of the fitted model with the gain between them
-(`harmony.profiling.quality.gain_over_composite`).
+(`harmony.quality.gain_over_composite`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 from harmony.files import sha256_file, write_bytes_atomic
-from harmony.profiling.quality import gain_over_composite
+from harmony.quality import gain_over_composite
 
 PROVENANCE_SUFFIX = ".provenance.json"
 

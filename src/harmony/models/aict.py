@@ -4,7 +4,7 @@ State-dict compatible with the official `iharm.model.base.aict_net.AICT` as conf
 `ViT_aict` (mean 0 / std 1 input normalisation, i.e. the identity; 8 curve points; clamp); see
 docs/models.md. Quirks kept on purpose: no positional encoding, post-norm encoder layers, a soft
 (bilinearly resized) low-resolution mask, clamp before the mask blend. The LUT is applied by the
-`harmony::cascaded_lut` custom op (`harmony.ops.dispatch`).
+`harmony::cascaded_lut` custom op (`harmony.dispatch`).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from harmony import dispatch
 from harmony.contract import LUT_CHANNELS, LUT_CURVE_POINTS
-from harmony.ops import dispatch
 
 LOW_RES = 256
 PATCH = 4

@@ -7,7 +7,7 @@ skips are LeakyReLU(0.2) of the encoder outputs (the official in-place LeakyReLU
 LocalDynamics uses raw dot products of masked features with k = 1 and a softmax over positions,
 and DRConv's `conv_guide` exists but is unused. The dynamic 1x1 convolutions are a batched
 matmul instead of the official `Corr` autograd function; the KNN fusion is the
-`harmony::knn_topk_fusion` custom op (`harmony.ops.dispatch`).
+`harmony::knn_topk_fusion` custom op (`harmony.dispatch`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from harmony.ops import dispatch
+from harmony import dispatch
 
 NORM_EPS = 1e-5
 LEAKY_SLOPE = 0.2

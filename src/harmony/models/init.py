@@ -89,8 +89,8 @@ def make_random_checkpoint(arch: str, seed: int, path, force: bool = False):
     The file's metadata says `random_init: True` with the seed, so no tool mistakes it for a
     trained model.
     """
-    from harmony import __version__
     from harmony.models.checkpoint import build_model, save_checkpoint
+    from harmony.version import __version__
 
     model = randomize_(build_model(arch), seed)
     metadata = {

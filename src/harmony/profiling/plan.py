@@ -2,18 +2,21 @@
 
 `plan_configs` crosses model sources x backends x precisions x (torch) kernel implementations x
 resolutions and gives each configuration the device its backend runs on and, where it cannot
-run here, the reason: read from the backend registry (availability), the sources' metadata
-(an ONNX graph runs at its own precision and target) and the memory guard
+run here, the reason: the backend's `refusal` (the environment, and the source's kind,
+precision and target), the fused kernels' availability and the memory guard
 (`harmony.runtime.limits`). Nothing is exported, built or measured here:
-`harmony.profiling.prepare` prepares the artifacts next, then `harmony.profiling.bench` measures.
+`harmony.profiling.prepare` prepares the artifacts next, then `harmony.profiling.measure`
+measures.
 """
 
 from __future__ import annotations
 
 from harmony.contract import KERNELS
-from harmony.profiling.bench import BenchConfig
+from harmony.dispatch import fused_kernels_unavailable
+from harmony.profiling.config import BenchConfig
 from harmony.runtime.backends import Backend, default_device, get_backend
-from harmony.runtime.loaders import ModelSource, source_mismatch
+from harmony.runtime.limits import size_refusal
+from harmony.runtime.sources import ModelSource
 
 
 def default_kernels(device: str) -> list[str]:
@@ -43,7 +46,7 @@ def plan_configs(
             backend = get_backend(name)
             device = default_device(backend)
             for precision in precisions:
-                reason = unrunnable(backend, device, source, precision)
+                reason = backend.refusal(source, device, precision)
                 for kernel in _kernel_choices(backend, device, kernels):
                     for height, width in resolutions:
                         configs.append(
@@ -75,20 +78,10 @@ def _kernel_choices(backend: Backend, device: str, kernels: list[str] | None) ->
     return kernels or default_kernels(device)
 
 
-def unrunnable(backend: Backend, device: str, source: ModelSource, precision: str) -> str | None:
-    """Why `backend` cannot run `source` at `precision` on `device` here, or None."""
-    available = backend.availability(device, precision)
-    if not available.ok:
-        return available.reason
-    return source_mismatch(backend, source, precision)
-
-
 def _kernels_unavailable(kernels: str | None) -> str | None:
     """Why the torch backend cannot run with `kernels` here (None: it can)."""
     if kernels != "fused":
         return None
-    from harmony.ops.dispatch import fused_kernels_unavailable
-
     reason = fused_kernels_unavailable()
     return None if reason is None else f"the fused CUDA kernels cannot run: {reason}"
 
@@ -96,6 +89,4 @@ def _kernels_unavailable(kernels: str | None) -> str | None:
 def _too_large(
     backend: Backend, device: str, source: ModelSource, height: int, width: int, batch: int
 ) -> str | None:
-    from harmony.runtime.limits import size_refusal
-
     return size_refusal(backend, source.arch, device, height, width, batch)

@@ -1,10 +1,10 @@
 """Preparing planned configurations for measurement: artifacts and MAC counts, before any timing.
 
-Each distinct (backend, source, precision) artifact is prepared once through its backend's
-loader (`harmony.runtime.loaders`: the checkpoint, a cached export, a cached engine whose
-profile spans every planned resolution); a failure becomes the skip reason of its
-configurations. MACs are counted on the exported graph (`harmony.profiling.macs`; AICT also gets
-the paper's thop-style count) once per source and input size.
+Each distinct (backend, source, precision) artifact is prepared once (`harmony.artifacts`: the
+checkpoint, a cached export, a cached engine whose profile spans every planned resolution); a
+failure becomes the skip reason of its configurations. MACs are counted on the exported graph
+(`harmony.profiling.macs`; AICT also gets the paper's thop-style count) once per source and
+input size.
 """
 
 from __future__ import annotations
@@ -14,10 +14,14 @@ import functools
 from collections.abc import Callable
 from pathlib import Path
 
+from harmony.artifacts import ArtifactRequest, macs_graph, prepare
 from harmony.errors import HarmonyError
-from harmony.profiling.bench import BenchConfig
+from harmony.models import build_model
+from harmony.profiling.config import BenchConfig
+from harmony.profiling.macs import graph_macs
+from harmony.profiling.paper_macs import paper_style_macs
 from harmony.runtime.backends import get_backend
-from harmony.runtime.loaders import ArtifactRequest, ModelSource, macs_graph
+from harmony.runtime.sources import ModelSource
 
 
 def prepare_configs(
@@ -61,13 +65,13 @@ def _prepare(
 ) -> tuple[str | None, str | None]:
     request = ArtifactRequest(source, config.precision, resolutions, config.batch)
     try:
-        return str(get_backend(config.backend).prepare(request)), None
+        return str(prepare(get_backend(config.backend), request)), None
     except HarmonyError as error:
         return None, f"cannot prepare the {config.backend} artifact: {error}"
 
 
 def _macs_graph(source: ModelSource) -> Path | None:
-    """The graph MACs are counted on (`loaders.macs_graph`), None where it cannot be made (the
+    """The graph MACs are counted on (`artifacts.macs_graph`), None where it cannot be made (the
     artifact's own preparation reports the problem)."""
     try:
         return macs_graph(source)
@@ -86,8 +90,6 @@ def _macs(
 
 @functools.cache
 def _graph_macs(graph: str, batch: int, height: int, width: int) -> dict:
-    from harmony.profiling.macs import graph_macs
-
     return graph_macs(Path(graph), batch, height, width).as_dict()
 
 
@@ -95,7 +97,4 @@ def _graph_macs(graph: str, batch: int, height: int, width: int) -> dict:
 def _paper_macs(arch: str, height: int, width: int) -> int | None:
     if arch != "aict":  # the thop-style figure is the AICT paper's way of counting
         return None
-    from harmony.models import build_model
-    from harmony.profiling.paper_macs import paper_style_macs
-
     return paper_style_macs(build_model("aict"), height, width)

@@ -1,8 +1,11 @@
 """The runner interface every backend implements (after Polygraphy's BaseRunner).
 
-A runner is created cheaply, `activate()`d once (load the model, build sessions, allocate),
-asked to `infer(image, mask)` any number of times and `deactivate()`d. The public methods check
-their inputs and state; backends implement the `*_impl` hooks only, and `infer_impl` is what a
+A runner is created cheaply (its constructor reads no file), `activate()`d once, asked to
+`infer(image, mask)` any number of times and `deactivate()`d. Activation reads the model
+(`source_impl`: a graph's metadata, an engine's manifest, a checkpoint), asks its backend's
+`refusal` whether it can run that model here (the answer every command gives), and only then
+loads it (`activate_impl`: sessions, engines, device memory). The public methods check their
+inputs and state; backends implement the `*_impl` hooks only, and `infer_impl` is what a
 benchmark times: `infer` checks shapes and dtypes against the runner's input range from tensor
 metadata alone (no device synchronisation). Whether the values lie in [0,1] is checked once at
 the user boundary (`harmony.harmonize`, `harmony-run`), never per call here.
@@ -11,34 +14,29 @@ the user boundary (`harmony.harmonize`, `harmony-run`), never per call here.
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass
 
 import torch
 
 from harmony.contract import MIN_SIDE
 from harmony.errors import HarmonyError
 from harmony.models.pipeline import check_input_shapes
-
-
-@dataclass(frozen=True)
-class Availability:
-    """Whether a backend can run here, and if not, why (said to the user as a skip reason)."""
-
-    ok: bool
-    reason: str = ""
+from harmony.runtime.backends import Availability, get_backend
+from harmony.runtime.sources import ModelSource
 
 
 class Runner(abc.ABC):
     """Base class of the torch, onnxruntime and tensorrt runners.
 
-    Subclasses set `backend` ("torch", "ort", "trt") and implement `activate_impl`,
-    `infer_impl` and `deactivate_impl`. `device` and `precision` describe what runs; `arch` is
-    the network's architecture where the runner knows it (after `activate()` at the latest).
+    Subclasses set `backend` (a registered backend's name) and implement `source_impl`,
+    `activate_impl`, `infer_impl` and `deactivate_impl`. `device` and `precision` describe what
+    runs: `precision` is the one asked for (None: the model's own) until `activate()` sets the
+    model's; `arch` is the network's architecture where the runner knows it (after `activate()`
+    at the latest).
     """
 
     backend: str = ""
 
-    def __init__(self, name: str, device: str, precision: str, arch: str | None = None):
+    def __init__(self, name: str, device: str, precision: str | None, arch: str | None = None):
         self.name = name
         self.device = device
         self.precision = precision
@@ -52,12 +50,24 @@ class Runner(abc.ABC):
         the backend chooses it (None: the model's own)."""
 
     def activate(self) -> Runner:
-        """Load and prepare; raises HarmonyError if the backend is unavailable here."""
+        """Read the model, check that it can run here (`Backend.refusal`), load and prepare.
+
+        Raises:
+            HarmonyError: the refusal's reason (backend unavailable, a model of another kind,
+                precision or target), or a model that cannot be loaded.
+        """
         if self.is_active:
             raise HarmonyError(f"runner {self.name} is already active; deactivate it first")
-        available = self.availability(self.device, self.precision)
-        if not available.ok:
-            raise HarmonyError(f"{self.backend} backend unavailable: {available.reason}")
+        backend, source = get_backend(self.backend), None
+        reason = backend.refusal(None, self.device, self.precision)  # before reading any file
+        if reason is None:
+            source = self.source_impl()
+            reason = backend.refusal(source, self.device, self.precision, as_is=True)
+        if reason is not None:
+            raise HarmonyError(reason)
+        if source is not None:
+            self.precision = source.precision or self.precision
+            self.arch = source.arch or self.arch
         self.activate_impl()
         self.is_active = True
         return self
@@ -99,6 +109,11 @@ class Runner(abc.ABC):
 
     def __exit__(self, *exc) -> None:
         self.deactivate()
+
+    @abc.abstractmethod
+    def source_impl(self) -> ModelSource | None:
+        """The model this runner runs, read from its file (`harmony.runtime.sources`); None
+        for a model given in memory."""
 
     @abc.abstractmethod
     def activate_impl(self) -> None: ...

@@ -1,67 +1,22 @@
 """The size guard: a run's peak memory estimated before its activations are allocated, and the
 refusal of runs that cannot fit, with the estimate, the limit and what to do instead.
 
-Peak memory of a run grows linearly with the input's pixels (activations), plus, for the
-ORT-target HDNet graphs (not the TensorRT-target ones ort-custom runs), the N x N similarity of
-LocalDynamics (N = H*W/64) that ONNX Runtime holds about `knn_factor` times over.
-`MEMORY_MODELS` holds those coefficients per backend and architecture, fitted to peak RSS
-measured on a CPU (`benchmarks/memory_model.py`, results in
-`benchmarks/results/memory_model.md`); on a GPU the same activations are assumed. Engines need
-no guard: their optimization profile bounds the input size.
-
-The limit is the memory available now (Linux MemAvailable on the CPU, free device memory on
-CUDA); `HARMONY_MEMORY_LIMIT_GB` overrides it.
+The estimate is `harmony.memory_model`'s (coefficients measured on a CPU; on a GPU the same
+activations are assumed). Engines need no guard: their optimization profile bounds the input
+size. The limit is the memory available now (Linux MemAvailable on the CPU, free device memory
+on CUDA); `HARMONY_MEMORY_LIMIT_GB` overrides it.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 from harmony.errors import HarmonyError
+from harmony.memory_model import GIB, estimated_peak_bytes, memory_model
 from harmony.runtime.backends import Backend
 
 MEMORY_LIMIT_ENV = "HARMONY_MEMORY_LIMIT_GB"
-GIB = 1 << 30
-
-
-@dataclass(frozen=True)
-class MemoryModel:
-    """Peak bytes = base_bytes + bytes_per_pixel x B x H x W + knn_factor x B x N^2 x 4."""
-
-    base_bytes: int
-    bytes_per_pixel: float
-    knn_factor: float = 0.0
-
-    def peak_bytes(self, height: int, width: int, batch: int = 1) -> int:
-        n = -(-height // 8) * -(-width // 8)  # HDNet's bottleneck positions (padded to x8)
-        linear = self.bytes_per_pixel * batch * height * width
-        return int(self.base_bytes + linear + self.knn_factor * batch * n * n * 4)
-
-
-MIB = 1 << 20
-# (backend, arch) -> model: benchmarks/results/memory_model.md (one fp32 run, peak RSS on a CPU,
-# sizes up to 4096x4096; rounded up, at or above every measured point).
-MEMORY_MODELS = {
-    ("torch", "aict"): MemoryModel(407 * MIB, 137),
-    ("torch", "hdnet"): MemoryModel(599 * MIB, 1871),
-    ("torch", "hdnet-lite"): MemoryModel(530 * MIB, 509),
-    ("ort", "aict"): MemoryModel(835 * MIB, 288),
-    ("ort", "hdnet"): MemoryModel(1045 * MIB, 1092, knn_factor=1.0),
-    ("ort", "hdnet-lite"): MemoryModel(714 * MIB, 52, knn_factor=1.3),
-    ("ort-custom", "aict"): MemoryModel(734 * MIB, 44),
-    ("ort-custom", "hdnet"): MemoryModel(611 * MIB, 1832),
-    ("ort-custom", "hdnet-lite"): MemoryModel(504 * MIB, 522),
-}
-
-
-def estimated_peak_bytes(
-    backend: Backend, arch: str, height: int, width: int, batch: int = 1
-) -> int | None:
-    """Estimated peak memory of one run, None where no estimate is needed (engines)."""
-    model = MEMORY_MODELS.get((backend.name, arch))
-    return None if model is None else model.peak_bytes(height, width, batch)
 
 
 def memory_limit_bytes(device: str) -> int | None:
@@ -92,7 +47,7 @@ def size_refusal(
     backend: Backend, arch: str, device: str, height: int, width: int, batch: int = 1
 ) -> str | None:
     """Why a run of `arch` on `backend` at batch x height x width would not fit here, or None."""
-    estimate = estimated_peak_bytes(backend, arch, height, width, batch)
+    estimate = estimated_peak_bytes(backend.name, arch, height, width, batch)
     limit = memory_limit_bytes(device)
     if estimate is None or limit is None or estimate <= limit:
         return None
@@ -105,7 +60,8 @@ def size_refusal(
 
 def _what_instead(backend: Backend, arch: str, device: str) -> str:
     hints = []
-    if MEMORY_MODELS.get((backend.name, arch), MemoryModel(0, 0)).knn_factor:
+    model = memory_model(backend.name, arch)
+    if model is not None and model.knn_factor:
         hints.append(
             "run the checkpoint on the torch backend, whose KNN fusion is streamed (or a "
             "TensorRT engine)"
@@ -120,7 +76,7 @@ def _what_instead(backend: Backend, arch: str, device: str) -> str:
 def max_square_side(backend: Backend, arch: str, device: str) -> int | None:
     """The largest N such that an NxN run fits in the current limit (None: no estimate)."""
     limit = memory_limit_bytes(device)
-    model = MEMORY_MODELS.get((backend.name, arch))
+    model = memory_model(backend.name, arch)
     if model is None or limit is None or model.peak_bytes(8, 8) > limit:
         return None
     low, high = 8, 1 << 16
@@ -148,11 +104,4 @@ def refuse_if_too_large(
         raise HarmonyError(reason + (f"; or pass {override} to try anyway" if override else ""))
 
 
-__all__ = [
-    "MEMORY_MODELS",
-    "MemoryModel",
-    "estimated_peak_bytes",
-    "memory_limit_bytes",
-    "refuse_if_too_large",
-    "size_refusal",
-]
+__all__ = ["memory_limit_bytes", "refuse_if_too_large", "size_refusal"]

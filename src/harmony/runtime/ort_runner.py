@@ -10,11 +10,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from harmony.contract import GRAPH_INPUTS, GRAPH_OUTPUT, PRECISION_FLAGS
+from harmony.contract import GRAPH_INPUTS, GRAPH_OUTPUT
 from harmony.errors import HarmonyError
 from harmony.plugins import ort_ops_library_path
 from harmony.plugins.ort import PROVIDERS, inference_session
-from harmony.runtime.base import Availability, Runner
+from harmony.runtime.backends import Availability
+from harmony.runtime.base import Runner
+from harmony.runtime.sources import ModelSource, describe
 
 _NUMPY_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16}
 
@@ -23,20 +25,20 @@ class OrtRunner(Runner):
     """Run an ONNX graph of `target` with ONNX Runtime.
 
     Args:
-        onnx_path: a graph exported with `--target ort` (a TensorRT-target graph is refused
-            with a message pointing at the ort-custom backend).
+        onnx_path: a graph exported with `--target ort` (a TensorRT-target graph is refused on
+            activation with a message pointing at the ort-custom backend).
         device: "cpu" (default) or "cuda" (needs onnxruntime-gpu).
         precision: the precision the caller expects; None (default) takes the graph's own. A
-            graph exported at another precision is refused (re-export it).
+            graph exported at another precision is refused on activation (re-export it).
         threads: intra-op threads; None (default) lets ONNX Runtime decide.
 
-    Raises:
-        HarmonyError: an unreadable graph, one harmony-export did not write, a graph of the
-            other target, or a precision mismatch (checked here, before any session is created).
+    `activate()` raises HarmonyError for an unreadable graph, one harmony-export did not write,
+    a graph of the other target or a precision mismatch (before any session is created).
     """
 
     backend = "ort"
-    # The export target this runner runs; custom nodes (trt) need the custom-op library.
+    # The export target this runner runs (its backend's); custom nodes (trt) need the custom-op
+    # library.
     target = "ort"
     # Sessions without ORT's memory arena and pattern (`harmony.plugins.ort.inference_session`).
     low_memory = False
@@ -49,29 +51,10 @@ class OrtRunner(Runner):
         threads: int | None = None,
         name: str | None = None,
     ):
-        from harmony.export.metadata import read_graph_metadata
-        from harmony.runtime.backends import graph_backend
-
         self.onnx_path = Path(onnx_path)
         self.threads = threads
-        metadata = read_graph_metadata(self.onnx_path)
-        if metadata["target"] != self.target:
-            raise HarmonyError(
-                f"{self.onnx_path} is a {metadata['target']}-target graph; the {self.backend} "
-                f"backend runs {self.target}-target graphs: run it with --backend "
-                f"{graph_backend(metadata['target']).name}"
-            )
-        if precision is not None and precision != metadata["precision"]:
-            raise HarmonyError(
-                f"{self.onnx_path} is a {metadata['precision']} graph and runs at that precision "
-                f"only; for {precision} export it again (harmony-export CHECKPOINT --target "
-                f"{self.target}{PRECISION_FLAGS[precision]})"
-            )
         super().__init__(
-            name or f"{self.backend}[{self.onnx_path.name},{device}]",
-            device,
-            metadata["precision"],
-            metadata["arch"],
+            name or f"{self.backend}[{self.onnx_path.name},{device}]", device, precision
         )
         self.session = None
         self.input_types: dict[str, type] = {}
@@ -90,6 +73,9 @@ class OrtRunner(Runner):
                 "(install onnxruntime-gpu: pip install 'harmony-deploy[gpu]')",
             )
         return Availability(True)
+
+    def source_impl(self) -> ModelSource:
+        return describe(self.onnx_path)
 
     def activate_impl(self) -> None:
         session = inference_session(

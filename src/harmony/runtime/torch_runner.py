@@ -2,7 +2,7 @@
 
 On CUDA it runs the two fused ops with the plugin kernels (libharmony_cuda_ops.so, through
 `harmony.plugins.cuda`) when they are built, chosen for its own calls with
-`harmony.ops.dispatch.use_kernels` (per thread, never process-wide), and replays the whole
+`harmony.dispatch.use_kernels` (per thread, never process-wide), and replays the whole
 pipeline from CUDA graphs when it can be captured: AICT always, HDNet with the fused kernels (the
 reference KNN op picks its active queries with `nonzero()`, a host synchronisation).
 """
@@ -17,12 +17,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from harmony.contract import FLOAT_PRECISIONS, KERNELS
+from harmony.contract import KERNELS, check_precision
+from harmony.dispatch import cuda_kernels, use_kernels
 from harmony.errors import HarmonyError
 from harmony.models import HarmonizationPipeline, load_checkpoint
-from harmony.ops.dispatch import cuda_kernels, use_kernels
-from harmony.runtime.base import Availability, Runner
+from harmony.runtime.backends import Availability
+from harmony.runtime.base import Runner
 from harmony.runtime.cuda_graphs import GraphedCall
+from harmony.runtime.sources import ModelSource, describe
 
 INT8_GRAPHS_ONLY = (
     "int8 is a graph precision (explicit Q/DQ): export with harmony-export --int8 and run the "
@@ -48,7 +50,8 @@ class TorchRunner(Runner):
         device: "cpu" (default) or "cuda".
         precision: "fp32" (None, the default; on CUDA without TF32 convolutions) or "fp16" (CUDA
             only: autocast, which keeps softmax, LayerNorm and reductions in fp32; the two fused
-            ops always compute in fp32).
+            ops always compute in fp32); "int8" or fp16 on the CPU is refused on activation
+            (`availability`).
         kernels: "reference" (harmony.ops), "fused" (the plugin kernels, CUDA only) or None:
             fused on CUDA where libharmony_cuda_ops.so is built, else reference.
         cuda_graphs: replay from CUDA graphs (True, CUDA only), eager (False), or None: graphs
@@ -68,16 +71,11 @@ class TorchRunner(Runner):
         kernels: str | None = None,
         cuda_graphs: bool | None = None,
     ):
-        precision = "fp32" if precision is None else precision
-        if precision == "int8":
-            raise HarmonyError(f"the torch backend: {INT8_GRAPHS_ONLY}")
-        if precision not in FLOAT_PRECISIONS:
-            raise HarmonyError(f"precision must be one of {FLOAT_PRECISIONS}, got '{precision}'")
+        precision = check_precision("fp32" if precision is None else precision, "--precision")
         if kernels is not None and kernels not in KERNELS:
             raise HarmonyError(f"kernels must be one of {KERNELS}, got '{kernels}'")
         if device != "cuda":
             for what, wanted in (
-                ("fp16", precision == "fp16"),
                 ("the fused kernels", kernels == "fused"),
                 ("CUDA graphs", cuda_graphs),
             ):
@@ -101,6 +99,10 @@ class TorchRunner(Runner):
         if device == "cpu" and precision == "fp16":
             return Availability(False, "fp16 in PyTorch needs a CUDA device")
         return Availability(device in ("cpu", "cuda"), f"unknown device '{device}'")
+
+    def source_impl(self) -> ModelSource | None:
+        model = self.model_source
+        return None if isinstance(model, nn.Module) else describe(model)
 
     def activate_impl(self) -> None:
         model = self.model_source

@@ -19,18 +19,16 @@ from pathlib import Path
 
 import torch
 
-from harmony.contract import GRAPH_INPUTS, GRAPH_OUTPUT, check_precision
+from harmony.contract import GRAPH_INPUTS, GRAPH_OUTPUT
+from harmony.engines.manifest import EngineManifest, verified_manifest
+from harmony.engines.profiles import Profile
+from harmony.engines.trt_env import RUNTIMES, get_runtime, import_runtime, load_plugin_library
 from harmony.errors import HarmonyError
 from harmony.files import cache_dir, write_bytes_atomic
 from harmony.plugins import library_path
-from harmony.runtime.base import Availability, Runner
-from harmony.runtime.manifest import EngineManifest, read_manifest, verified_manifest
-from harmony.runtime.trt_env import (
-    RUNTIMES,
-    get_runtime,
-    import_runtime,
-    load_plugin_library,
-)
+from harmony.runtime.backends import Availability
+from harmony.runtime.base import Runner
+from harmony.runtime.sources import ModelSource, describe
 
 # TensorRT I/O data types the runner binds, by trt.DataType member name.
 _TORCH_DTYPES = {"FLOAT": torch.float32, "HALF": torch.float16, "BF16": torch.bfloat16}
@@ -44,7 +42,11 @@ class TrtRunner(Runner):
         name: runner name; default "trt:<engine file name>".
         device: "cuda" or "cuda:N" (default "cuda").
         precision: the precision the caller expects; None (default) takes the engine's own. An
-            engine built at another precision is refused (build one from the right graph).
+            engine built at another precision is refused on activation (build one from the
+            right graph).
+
+    The manifest is read on activation (`harmony.runtime.sources.describe`); the optimization
+    profile (`input_range`) is known from then on.
     """
 
     backend = "trt"
@@ -57,16 +59,8 @@ class TrtRunner(Runner):
         precision: str | None = None,
     ):
         self.engine_path = Path(engine_path)
-        _check_exists(self.engine_path)
-        built = read_manifest(self.engine_path)
-        check_precision(built.precision, f"the engine {self.engine_path}")
-        if precision is not None and precision != built.precision:
-            raise HarmonyError(
-                f"{self.engine_path} was built from a {built.precision} graph and runs at that "
-                f"precision only; for {precision} build an engine from a {precision} export"
-            )
-        super().__init__(name or f"trt:{self.engine_path.name}", device, built.precision)
-        self.profile = built.profiles[0]
+        super().__init__(name or f"trt:{self.engine_path.name}", device, precision)
+        self.profile: Profile | None = None
         self.manifest: EngineManifest | None = None
         self._runtime = None
         self._engine = None
@@ -96,8 +90,10 @@ class TrtRunner(Runner):
             )
         return Availability(True)
 
+    def source_impl(self) -> ModelSource:
+        return describe(self.engine_path)
+
     def activate_impl(self) -> None:
-        _check_exists(self.engine_path)
         engine_bytes = self.engine_path.read_bytes()
         with torch.cuda.device(self._device):
             manifest = verified_manifest(self.engine_path, engine_bytes)
@@ -152,7 +148,7 @@ class TrtRunner(Runner):
                     f"TensorRT could not create an execution context for {self.engine_path} "
                     "(out of GPU memory?); free GPU memory or use a smaller --res profile"
                 )
-        self.manifest = manifest
+        self.manifest, self.profile = manifest, manifest.profiles[0]
         self._runtime, self._engine, self._context = runtime, engine, context
         # Our own stream: enqueueV3 on the legacy default stream costs extra synchronization.
         self._stream = torch.cuda.Stream(self._device)
@@ -175,7 +171,9 @@ class TrtRunner(Runner):
         return engine.create_execution_context(config)
 
     def input_range(self) -> tuple[tuple[int, int, int], tuple[int, int, int] | None]:
-        """The engine's optimization profile: min and max (batch, height, width)."""
+        """The engine's optimization profile: min and max (batch, height, width); known once
+        active."""
+        assert self.profile is not None, "input_range() of an inactive TrtRunner"
         return self.profile.min, self.profile.max
 
     def range_hint(self) -> str:
@@ -246,14 +244,6 @@ class TrtRunner(Runner):
         self._runtime = None
         self._stream = None
         self.manifest = None
-
-
-def _check_exists(engine_path: Path) -> None:
-    if not engine_path.is_file():
-        raise HarmonyError(
-            f"engine {engine_path} does not exist; build it with "
-            f"`harmony build MODEL.onnx -o {engine_path}`"
-        )
 
 
 def _bind(context, name: str, tensor: torch.Tensor) -> None:

@@ -11,8 +11,8 @@ Two runtimes of the TensorRT family build and run our engines (`RUNTIMES`):
 `build_environment()` collects what an engine built here depends on (runtime and version, the
 GPU or the target compute capabilities, the plugin library) into a `TrtEnvironment`, and
 `host_environment()` what it meets where it runs; the engine manifest records the first, and
-loading compares it with the second. Everything here imports the runtimes and `harmony.plugins`
-lazily so that the package imports (and its tests run) without them.
+loading compares it with the second. The runtimes' modules are imported on use, so that the
+package imports (and its tests run) without them.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from types import ModuleType
 from harmony.contract import OPS, PLUGIN_NAMESPACE
 from harmony.errors import HarmonyError
 from harmony.files import sha256_file
+from harmony.plugins import library_path
 
 # Plugin name -> version, as the plugin library registers them (harmony.contract).
 PLUGIN_VERSIONS = {op.name: op.version for op in OPS}
@@ -120,6 +121,23 @@ RUNTIMES: dict[str, TrtRuntime] = {
         ),
     )
 }
+
+
+def parse_compute_capabilities(value: str | None) -> tuple[str, ...]:
+    """`--cc 86,89,120` or `8.6,8.9,12.0` -> ("8.6", "8.9", "12.0"); () for None. Which ones a
+    runtime builds for is its `TrtRuntime.check_targets`."""
+    targets = []
+    for item in (value or "").split(","):
+        item = item.strip().lower().removeprefix("sm").removeprefix("_")
+        if not item:
+            continue
+        if "." not in item:
+            item = f"{item[:-1]}.{item[-1:]}"
+        major, _, minor = item.partition(".")
+        if not (major.isdigit() and minor.isdigit()):
+            raise HarmonyError(f"'{item}' is not a compute capability such as 86 or 8.6")
+        targets.append(f"{int(major)}.{int(minor)}")
+    return tuple(targets)
 
 
 def _cc_key(cc: str) -> tuple[int, ...]:
@@ -232,10 +250,6 @@ def plugin_library() -> PluginLibrary:
     Raises:
         HarmonyError: the library is not built (the message says how to build it).
     """
-    try:
-        from harmony.plugins import library_path
-    except ImportError as exc:
-        raise HarmonyError(f"the plugin locator harmony.plugins is unavailable: {exc}") from None
     path = Path(library_path()).resolve()
     return PluginLibrary(path=path, sha256=sha256_file(path))
 

@@ -1,5 +1,8 @@
 """The two fused ops as PyTorch custom operators: the one way the models call them.
 
+It sits above the two implementations it dispatches to: the `harmony.ops` references and the
+native libraries of `harmony.plugins` (which validate inputs with `harmony.ops`' checks).
+
 `torch.ops.harmony.cascaded_lut` and `torch.ops.harmony.knn_topk_fusion` (torch.library, schema
 from `harmony.contract`) are opaque to tracing and compilation, so every consumer gets them whole:
 
@@ -36,6 +39,7 @@ from torch.overrides import TorchFunctionMode
 import harmony.ops as reference_ops
 from harmony.contract import CASCADED_LUT, KERNELS, KNN_TOPK_FUSION, TORCH_NAMESPACE, OpContract
 from harmony.errors import HarmonyError
+from harmony.plugins import cuda
 
 # None: the default (fused on CUDA where available, else reference).
 _KERNELS: ContextVar[str | None] = ContextVar("harmony_kernels", default=None)
@@ -60,8 +64,6 @@ def _define(contract: OpContract):
     @op.register_kernel("cuda")
     def _cuda(first, *args, **kwargs):
         if cuda_kernels(first.device) == "fused":
-            from harmony.plugins import cuda
-
             return getattr(cuda, contract.torch_name)(first, *args, **kwargs)
         return reference(first, *args, **kwargs)
 
@@ -154,8 +156,6 @@ def cuda_kernels(device: torch.device, requested: str | None = None) -> str:
 def fused_kernels_unavailable(device_index: int | None = None) -> str | None:
     """Why the plugin kernels cannot run on CUDA device `device_index` (None: the current one),
     or None when they can. Probed once per device and process."""
-    from harmony.plugins import cuda
-
     if device_index is None or not torch.cuda.is_available():
         return cuda.unavailable_reason()
     with torch.cuda.device(device_index):

@@ -1,9 +1,9 @@
 """Build TensorRT engines from exported ONNX graphs: `engine_from_onnx`, the one entry point
 (`harmony build`, `harmony-export --engine`, harmony-bench's engine loader).
 
-It is three small parts put together: the spec and cache key (`harmony.runtime.engine_cache`,
-derived once), the TensorRT calls (`harmony.runtime.engine_builder`) and the manifest
-(`harmony.runtime.manifest`, written next to every engine and verified before reuse). Engine,
+It is three small parts put together: the spec and cache key (`harmony.engines.cache`,
+derived once), the TensorRT calls (`harmony.engines.builder`) and the manifest
+(`harmony.engines.manifest`, written next to every engine and verified before reuse). Engine,
 manifest and timing cache are written atomically: a failed parse or build leaves no file.
 """
 
@@ -17,14 +17,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harmony import __version__
+from harmony.engines.builder import serialized_engine_impl
+from harmony.engines.cache import EngineSpec, engine_spec
+from harmony.engines.manifest import BuildRecord, EngineManifest, PluginRecord, manifest_path
+from harmony.engines.profiles import Profile
+from harmony.engines.trt_env import PLUGIN_VERSIONS, TrtRuntime, get_runtime, import_runtime
 from harmony.errors import HarmonyError
 from harmony.files import atomic_output, check_writable, write_bytes_atomic
-from harmony.runtime.engine_builder import serialized_engine_impl
-from harmony.runtime.engine_cache import EngineSpec, engine_spec
-from harmony.runtime.manifest import BuildRecord, EngineManifest, PluginRecord, manifest_path
-from harmony.runtime.profiles import Profile
-from harmony.runtime.trt_env import PLUGIN_VERSIONS, TrtRuntime, get_runtime, import_runtime
+from harmony.version import __version__
 
 
 @dataclass(frozen=True)
@@ -37,83 +37,94 @@ class BuiltEngine:
     reused: bool
 
 
-def check_engine_request(
-    output: str | os.PathLike | None,
-    force: bool,
-    runtime: str | None,
-    compute_capabilities: tuple[str, ...],
-    timing_cache: str | os.PathLike | None,
-) -> TrtRuntime:
-    """The runtime of an engine build, after the checks that need neither the graph nor the
-    runtime's module: the destinations (`output` and its manifest, the timing cache), the
-    runtime's name, the targets it can build for and whether it has a timing cache.
+@dataclass(frozen=True)
+class BuildOptions:
+    """How an engine is built, beside its graph and profile.
 
-    Raises:
-        HarmonyError: what would make the build fail, said before any work.
+    Attributes:
+        runtime: "tensorrt" or "tensorrt-rtx" (`harmony.engines.trt_env.RUNTIMES`); None: the
+            installed one, TensorRT where both are.
+        compute_capabilities: TensorRT-RTX targets such as ("8.6", "8.9"); empty: its default.
+        embed_plugins: serialize the plugin library into the engine, so that it runs without
+            the library installed (graphs with custom ops).
+        timing_cache: a TensorRT timing-cache file, loaded if it exists and saved after a build.
+        workspace_mib: workspace memory-pool limit in MiB; None leaves TensorRT's default.
     """
-    if output is not None:
-        for path in (Path(output), manifest_path(output)):
-            check_writable(path, force)
-    if timing_cache is not None:
-        check_writable(timing_cache, force=True)
-    trt_runtime = get_runtime(runtime)
-    trt_runtime.check_targets(compute_capabilities)
-    trt_runtime.check_timing_cache(timing_cache)
-    return trt_runtime
+
+    runtime: str | None = None
+    compute_capabilities: tuple[str, ...] = ()
+    embed_plugins: bool = False
+    timing_cache: Path | None = None
+    workspace_mib: int | None = None
+
+    def check(self, output: str | os.PathLike | None, force: bool) -> TrtRuntime:
+        """The runtime of the build, after the checks that need neither the graph nor the
+        runtime's module: the destinations (`output` and its manifest, the timing cache), the
+        workspace, the runtime's name, the targets it can build for and whether it has a timing
+        cache.
+
+        Raises:
+            HarmonyError: what would make the build fail, said before any work.
+        """
+        workspace = self.workspace_mib
+        if workspace is not None and (isinstance(workspace, bool) or workspace <= 0):
+            raise HarmonyError(f"workspace must be a positive number of MiB, got {workspace!r}")
+        if output is not None:
+            for path in (Path(output), manifest_path(output)):
+                check_writable(path, force)
+        if self.timing_cache is not None:
+            check_writable(self.timing_cache, force=True)
+        trt_runtime = get_runtime(self.runtime)
+        trt_runtime.check_targets(tuple(self.compute_capabilities))
+        trt_runtime.check_timing_cache(self.timing_cache)
+        return trt_runtime
+
+    @property
+    def workspace_bytes(self) -> int | None:
+        return None if self.workspace_mib is None else int(self.workspace_mib) << 20
 
 
 def engine_from_onnx(
     onnx_path: str | os.PathLike,
     profile: Profile,
     output: str | os.PathLike | None = None,
+    options: BuildOptions | None = None,
     *,
-    timing_cache: str | os.PathLike | None = None,
-    workspace_mib: int | None = None,
     force: bool = False,
     use_cache: bool = True,
-    runtime: str | None = None,
-    compute_capabilities: tuple[str, ...] = (),
-    embed_plugins: bool = False,
 ) -> BuiltEngine:
     """Build (or reuse from the cache) the engine of `onnx_path` for `profile`.
 
     Args:
         output: where to put the engine (its manifest goes to `<output>.json`); None keeps it
             in the cache only. Existing files are only replaced with `force`.
-        timing_cache: a TensorRT timing-cache file, loaded if it exists and saved after a build.
-        workspace_mib: workspace memory-pool limit in MiB; None leaves TensorRT's default.
+        options: runtime, targets, plugin embedding, timing cache and workspace; None: the
+            defaults of `BuildOptions`.
         use_cache: look up and store the engine in the engine cache (default); False always
             builds, straight into `output` (then required).
-        runtime: "tensorrt" or "tensorrt-rtx" (`harmony.runtime.trt_env.RUNTIMES`); None: the
-            installed one, TensorRT where both are.
-        compute_capabilities: TensorRT-RTX targets such as ("8.6", "8.9"); empty: its default.
-        embed_plugins: serialize the plugin library into the engine, so that it runs without
-            the library installed (graphs with custom ops).
 
     Raises:
         HarmonyError: bad inputs, the runtime (or for TensorRT a GPU) missing, a graph it cannot
         parse or build (with the parser's messages); nothing is written then.
     """
     onnx_path = Path(onnx_path)
+    options = BuildOptions() if options is None else options
     if not isinstance(profile, Profile):
         raise TypeError(f"profile must be a harmony Profile, got {type(profile).__name__}")
-    if workspace_mib is not None and (isinstance(workspace_mib, bool) or workspace_mib <= 0):
-        raise HarmonyError(f"workspace must be a positive number of MiB, got {workspace_mib!r}")
     if output is None and not use_cache:
         raise HarmonyError("pass an output path (-o ENGINE) when not using the engine cache")
-    check_engine_request(output, force, runtime, tuple(compute_capabilities), timing_cache)
-    workspace_bytes = None if workspace_mib is None else int(workspace_mib) << 20
+    options.check(output, force)
 
     spec = engine_spec(  # the graph is read first
         onnx_path,
         profile,
-        workspace_bytes,
-        runtime=runtime,
-        compute_capabilities=tuple(compute_capabilities),
-        embed_plugins=embed_plugins,
+        options.workspace_bytes,
+        runtime=options.runtime,
+        compute_capabilities=tuple(options.compute_capabilities),
+        embed_plugins=options.embed_plugins,
     )
     trt = import_runtime(spec.runtime)
-    timing_cache = None if timing_cache is None else Path(timing_cache)
+    timing_cache = None if options.timing_cache is None else Path(options.timing_cache)
     if not use_cache:
         destination = Path(output)  # type: ignore[arg-type]
         return BuiltEngine(destination, _build(trt, spec, destination, force, timing_cache), False)

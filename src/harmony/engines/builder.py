@@ -23,9 +23,9 @@ from pathlib import Path
 from types import ModuleType
 
 from harmony.contract import GRAPH_INPUTS, GRAPH_OUTPUT, ONNX_DOMAIN, OPS, PRECISIONS
+from harmony.engines.profiles import Profile
+from harmony.engines.trt_env import TrtRuntime, load_plugin_library
 from harmony.errors import HarmonyError
-from harmony.runtime.profiles import Profile
-from harmony.runtime.trt_env import TrtRuntime, load_plugin_library
 
 # TensorRT 10.12 deprecated weak typing; from there on (and in 11, where it is the only mode)
 # every network is strongly typed.

@@ -23,19 +23,19 @@ from harmony.contract import (
     PLUGIN_NAMESPACE,
     PLUGIN_VERSION_ATTR,
 )
-from harmony.errors import HarmonyError
-from harmony.export.custom_nodes import op_attributes
-from harmony.files import sha256_file
-from harmony.runtime.engine import engine_from_onnx
-from harmony.runtime.engine_cache import engine_cache_dir
-from harmony.runtime.manifest import manifest_path, read_manifest
-from harmony.runtime.profiles import (
+from harmony.engines.build import BuildOptions, engine_from_onnx
+from harmony.engines.cache import engine_cache_dir
+from harmony.engines.manifest import manifest_path, read_manifest
+from harmony.engines.profiles import (
     parse_resolutions,
     profile_from_resolutions,
     profile_from_shapes,
 )
-from harmony.runtime.trt_env import RUNTIMES, import_runtime
-from tests.runtime.fakes import write_graph
+from harmony.engines.trt_env import RUNTIMES, import_runtime
+from harmony.errors import HarmonyError
+from harmony.export.custom_nodes import op_attributes
+from harmony.files import sha256_file
+from tests.engines.fakes import write_graph
 
 RTX = RUNTIMES["tensorrt-rtx"]
 pytestmark = pytest.mark.skipif(
@@ -57,8 +57,10 @@ def build_here(tmp_path, monkeypatch):
     monkeypatch.setenv("HARMONY_PLUGIN_DIR", str(tmp_path / "no-plugins"))
 
 
-def rtx_build(graph, output=None, profile=PROFILE, **options):
-    return engine_from_onnx(graph, profile, output, runtime=RTX.name, **options)
+def rtx_build(graph, output=None, profile=PROFILE, force=False, use_cache=True, **options):
+    """`engine_from_onnx` by TensorRT-RTX with `BuildOptions(**options)`."""
+    build_options = BuildOptions(runtime=RTX.name, **options)
+    return engine_from_onnx(graph, profile, output, build_options, force=force, use_cache=use_cache)
 
 
 def test_graph_without_custom_ops_builds_without_gpu_or_plugin_library(tmp_path, build_here):

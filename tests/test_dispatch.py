@@ -9,11 +9,10 @@ import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from harmony import ops
+from harmony import dispatch, ops
 from harmony.contract import CASCADED_LUT, KNN_TOPK_FUSION
 from harmony.errors import HarmonyError
 from harmony.models import HarmonizationPipeline, build_model, harmonize, randomize_
-from harmony.ops import dispatch
 from tests.helpers import blob_mask
 
 

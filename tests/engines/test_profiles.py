@@ -2,8 +2,7 @@
 
 import pytest
 
-from harmony.errors import HarmonyError
-from harmony.runtime.profiles import (
+from harmony.engines.profiles import (
     Profile,
     parse_resolution,
     parse_resolutions,
@@ -11,6 +10,7 @@ from harmony.runtime.profiles import (
     profile_from_resolutions,
     profile_from_shapes,
 )
+from harmony.errors import HarmonyError
 
 SHAPES_512 = "image:1x3x512x512,mask:1x1x512x512"
 SHAPES_1024 = "image:1x3x1024x1024,mask:1x1x1024x1024"

@@ -13,19 +13,19 @@ from pathlib import Path
 import pytest
 
 from harmony.contract import CASCADED_LUT
-from harmony.errors import HarmonyError
-from harmony.files import sha256_file
-from harmony.runtime import trt_env
-from harmony.runtime.engine import engine_from_onnx
-from harmony.runtime.engine_builder import BuildPlan, build_plan, check_graph, onnx_facts
-from harmony.runtime.engine_cache import engine_cache_dir, engine_cache_key
-from harmony.runtime.manifest import read_manifest
-from harmony.runtime.profiles import (
+from harmony.engines import trt_env
+from harmony.engines.build import BuildOptions, engine_from_onnx
+from harmony.engines.builder import BuildPlan, build_plan, check_graph, onnx_facts
+from harmony.engines.cache import engine_cache_dir, engine_cache_key
+from harmony.engines.manifest import read_manifest
+from harmony.engines.profiles import (
     parse_resolutions,
     profile_from_resolutions,
 )
-from harmony.runtime.trt_env import RUNTIMES, GpuIdentity, TrtEnvironment
-from tests.runtime.fakes import call_names, make_fake_tensorrt, write_graph
+from harmony.engines.trt_env import RUNTIMES, GpuIdentity, TrtEnvironment
+from harmony.errors import HarmonyError
+from harmony.files import sha256_file
+from tests.engines.fakes import call_names, make_fake_tensorrt, write_graph
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -83,7 +83,7 @@ def test_build_on_tensorrt_11_is_strongly_typed_and_embeds_the_plugin_when_asked
     trt = install(monkeypatch, version="11.1.0.7")
     graph = write_graph(tmp_path / "aict.onnx", precision="fp16", custom_op=True)
     out = tmp_path / "out" / "aict.engine"
-    built = engine_from_onnx(graph, PROFILE, out, embed_plugins=True)
+    built = engine_from_onnx(graph, PROFILE, out, BuildOptions(embed_plugins=True))
 
     strongly_typed = 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
     assert ("create_network", strongly_typed) in trt.calls
@@ -152,13 +152,17 @@ def test_timing_cache_is_created_loaded_and_saved(tmp_path, monkeypatch, machine
     trt = install(monkeypatch)
     graph = write_graph(tmp_path / "m.onnx")
     cache = tmp_path / "timing.cache"
-    engine_from_onnx(graph, PROFILE, tmp_path / "a.engine", timing_cache=cache, use_cache=False)
+    engine_from_onnx(
+        graph, PROFILE, tmp_path / "a.engine", BuildOptions(timing_cache=cache), use_cache=False
+    )
     assert ("create_timing_cache", b"") in trt.calls
     assert ("set_timing_cache", False) in trt.calls
     assert cache.read_bytes() == b"+tuned"
 
     trt = install(monkeypatch)
-    engine_from_onnx(graph, PROFILE, tmp_path / "b.engine", timing_cache=cache, use_cache=False)
+    engine_from_onnx(
+        graph, PROFILE, tmp_path / "b.engine", BuildOptions(timing_cache=cache), use_cache=False
+    )
     assert ("create_timing_cache", b"+tuned") in trt.calls
     assert cache.read_bytes() == b"+tuned+tuned"
 
@@ -169,7 +173,7 @@ def test_mismatched_timing_cache_is_a_clear_error(tmp_path, monkeypatch, machine
     cache = tmp_path / "timing.cache"
     cache.write_bytes(b"from another gpu")
     with pytest.raises(HarmonyError, match="timing cache was made on another GPU"):
-        engine_from_onnx(graph, PROFILE, tmp_path / "m.engine", timing_cache=cache)
+        engine_from_onnx(graph, PROFILE, tmp_path / "m.engine", BuildOptions(timing_cache=cache))
     assert cache.read_bytes() == b"from another gpu"
     assert not (tmp_path / "m.engine").exists()
 
@@ -177,7 +181,7 @@ def test_mismatched_timing_cache_is_a_clear_error(tmp_path, monkeypatch, machine
 def test_workspace_limit_goes_to_the_memory_pool(tmp_path, monkeypatch, machine):
     trt = install(monkeypatch)
     graph = write_graph(tmp_path / "m.onnx")
-    built = engine_from_onnx(graph, PROFILE, tmp_path / "m.engine", workspace_mib=256)
+    built = engine_from_onnx(graph, PROFILE, tmp_path / "m.engine", BuildOptions(workspace_mib=256))
     assert ("set_memory_pool_limit", "WORKSPACE", 256 << 20) in trt.calls
     assert built.manifest.workspace_bytes == 256 << 20
     assert "--workspace 256" in built.manifest.rebuild_command(tmp_path / "m.engine")
@@ -191,7 +195,7 @@ def test_failed_build_writes_nothing(tmp_path, monkeypatch, machine):
     out_dir.mkdir()
     cache = tmp_path / "timing.cache"
     with pytest.raises(HarmonyError, match=expected):
-        engine_from_onnx(graph, PROFILE, out_dir / "m.engine", timing_cache=cache)
+        engine_from_onnx(graph, PROFILE, out_dir / "m.engine", BuildOptions(timing_cache=cache))
     assert list(out_dir.iterdir()) == []
     cache_dir = tmp_path / "cache" / "engines"
     assert not cache_dir.exists() or list(cache_dir.iterdir()) == []
@@ -204,7 +208,7 @@ def test_missing_tensorrt_is_a_harmony_error(tmp_path, monkeypatch, machine):
     with pytest.raises(
         HarmonyError, match=r"TensorRT is not installed.*harmony-deploy\[tensorrt\]"
     ):
-        engine_from_onnx(graph, PROFILE, tmp_path / "m.engine", runtime="tensorrt")
+        engine_from_onnx(graph, PROFILE, tmp_path / "m.engine", BuildOptions(runtime="tensorrt"))
 
 
 BASE_KEY_ARGS = dict(
@@ -225,8 +229,8 @@ def test_cache_key_is_stable_across_processes():
     """The key depends on what was built, not on the process (hash seed, dict order)."""
     key = engine_cache_key(**BASE_KEY_ARGS)
     program = (
-        "from tests.runtime.test_engine_builder import BASE_KEY_ARGS; "
-        "from harmony.runtime.engine_cache import engine_cache_key; "
+        "from tests.engines.test_builder import BASE_KEY_ARGS; "
+        "from harmony.engines.cache import engine_cache_key; "
         "print(engine_cache_key(**BASE_KEY_ARGS))"
     )
     other = subprocess.run(

@@ -12,7 +12,7 @@ Schema (`"schema": "harmony-engine-manifest/2"`):
     harmony_version    version of harmony-deploy that built it
     built_at           UTC build time, ISO 8601
     engine_sha256      SHA-256 of the engine file (detects a replaced or truncated engine)
-    cache_key          the engine-cache key of the build (harmony.runtime.engine_cache)
+    cache_key          the engine-cache key of the build (harmony.engines.cache)
     runtime            {"name": "tensorrt" or "tensorrt-rtx", "version": e.g. "10.8.0.43"}
     gpu                {"name": ..., "compute_capability": "9.0"} of a TensorRT build; null
                        for TensorRT-RTX (built for targets, on any machine)
@@ -42,16 +42,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from harmony.contract import ENGINE_MANIFEST_SCHEMA, ENGINE_MANIFEST_SUFFIX
-from harmony.errors import HarmonyError
-from harmony.files import write_bytes_atomic
-from harmony.runtime.profiles import Profile
-from harmony.runtime.trt_env import (
+from harmony.engines.profiles import Profile
+from harmony.engines.trt_env import (
     GpuIdentity,
     TrtEnvironment,
     get_runtime,
     host_environment,
     plugin_library,
 )
+from harmony.errors import HarmonyError
+from harmony.files import write_bytes_atomic
 
 SCHEMA = ENGINE_MANIFEST_SCHEMA
 MANIFEST_SUFFIX = ENGINE_MANIFEST_SUFFIX
@@ -76,7 +76,7 @@ class PluginRecord:
 
 @dataclass(frozen=True)
 class BuildRecord:
-    """What a build took and made (see `harmony.runtime.engine_builder.NetworkSummary`)."""
+    """What a build took and made (see `harmony.engines.builder.NetworkSummary`)."""
 
     seconds: float
     engine_bytes: int
@@ -245,7 +245,7 @@ def manifest_mismatches(
     manifest: EngineManifest, environment: TrtEnvironment
 ) -> list[tuple[str, str, str]]:
     """What differs between the build (`manifest`) and `environment` (a build's or the running
-    process's, `harmony.runtime.trt_env`): (what, expected, found).
+    process's, `harmony.engines.trt_env`): (what, expected, found).
 
     A TensorRT engine needs its GPU (name and compute capability), a TensorRT-RTX engine a GPU
     among its targets; an engine that embeds its plugin library does not need ours.

@@ -18,9 +18,10 @@ afterwards (the classes keep working; a test package called `models` is left unt
 
 Besides the importers, this module holds what the parity test
 (`tests/models/test_official_parity.py`), `scripts/official_parity.py` and
-`benchmarks/pytorch_highres.py` share: the non-degenerate random weights, the composites, a
-cv2-like float bilinear resize written independently of `torch.nn.functional.interpolate`, and
-the parity measurements.
+`benchmarks/pytorch_highres.py` share: the non-degenerate random weights, the composites (the
+project's demo composites), a cv2-like float bilinear resize written independently of
+`torch.nn.functional.interpolate`, and the parity measurements. It is test support, not part of
+the package: the scripts import it from the checkout's root (`PYTHONPATH=.`).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from harmony.data import demo_composite
 from harmony.metrics import psnr_db
 
 AICT_ENV = "HARMONY_OFFICIAL_AICT"
@@ -183,45 +185,21 @@ def cv2_linear_resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
     return (rows[:, c0] * (1.0 - fc) + rows[:, c1] * fc).astype(np.float32)
 
 
-def _blob_mask(height: int, width: int, seed: int, soft: bool) -> np.ndarray:
-    """A union of two random ellipses covering 10-40 % of the image; feathered when `soft`."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:height, 0:width].astype(np.float64)
-    dist = np.full((height, width), np.inf)
-    for _ in range(2):
-        cy, cx = rng.uniform(0.3, 0.7) * height, rng.uniform(0.3, 0.7) * width
-        ry, rx = rng.uniform(0.15, 0.3) * height, rng.uniform(0.15, 0.3) * width
-        angle = rng.uniform(0, np.pi)
-        dy, dx = yy - cy, xx - cx
-        u = (dx * np.cos(angle) + dy * np.sin(angle)) / rx
-        v = (-dx * np.sin(angle) + dy * np.cos(angle)) / ry
-        dist = np.minimum(dist, np.sqrt(u * u + v * v))
-    if not soft:
-        return (dist <= 1.0).astype(np.float32)
-    # Linear ramp across ~8 % of the radius: a matte with soft edges, like real masks.
-    return np.clip((1.08 - dist) / 0.16, 0.0, 1.0).astype(np.float32)
-
-
 def composites(height: int, width: int, soft_mask: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """A batch of 2 realistic composites: (image [2,3,H,W] in [0,1], mask [2,1,H,W]).
 
-    The images are skimage's astronaut and coffee resized to HxW; inside a blob mask their
-    colours are re-graded (per-channel gain and gamma), as a pasted foreground would be.
+    The project's demo composites (`harmony.data.demo_composite`, seeds 0 and 1: photographs
+    with a re-coloured blob); with `soft_mask` the blob's edge is feathered (a box blur of about
+    4 % of the shorter side), a matte with soft edges like real masks.
     """
-    import skimage.data
-
-    images, masks = [], []
-    grades = (((1.25, 0.95, 0.7), 0.8), ((0.75, 0.9, 1.3), 1.25))
-    for seed, (photo, (gain, gamma)) in enumerate(
-        zip((skimage.data.astronaut(), skimage.data.coffee()), grades, strict=True)
-    ):
-        real = cv2_linear_resize(photo.astype(np.float32) / 255.0, height, width)
-        fore = np.clip((real**gamma) * np.asarray(gain, dtype=np.float32), 0.0, 1.0)
-        mask = _blob_mask(height, width, seed, soft_mask)[..., None]
-        images.append(fore * mask + real * (1.0 - mask))
-        masks.append(mask)
-    to_nchw = lambda arrays: torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()  # noqa: E731
-    return to_nchw(images).float(), to_nchw(masks).float()
+    samples = [demo_composite(height, width, seed=seed)[:2] for seed in (0, 1)]
+    image = torch.cat([sample[0] for sample in samples])
+    mask = torch.cat([sample[1] for sample in samples])
+    if soft_mask:
+        radius = max(1, round(0.02 * min(height, width)))
+        padded = F.pad(mask, (radius,) * 4, mode="replicate")
+        mask = F.avg_pool2d(padded, 2 * radius + 1, stride=1)
+    return image, mask
 
 
 def resize_batch_cv2(batch: torch.Tensor, height: int, width: int) -> torch.Tensor:

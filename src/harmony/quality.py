@@ -1,17 +1,16 @@
-"""Harmonization quality of one model over an iHarmony4-layout folder (`harmony eval`).
+"""Harmonization quality of runners over a set of composites, in the papers' units.
 
-Every requested (backend, precision) harmonizes every composite; each output is scored against
-the real photograph with `harmony.metrics` (MSE, fMSE, PSNR, fPSNR, SSIM), as is the composite
-itself (the papers' baseline row). Each metric's difference to the FP32 PyTorch output of the
-same model is the precision's drift in the papers' units. Only the scores are kept, one row per
-image and target, so memory does not grow with the number of images. Runners are prepared with
-the backend registry's loaders (cached exports) before the first image; a target that cannot
-run here is reported with the reason.
+`evaluate` runs every runner (anything with `infer(image, mask)`) on every composite of a
+dataset and scores each output against the real photograph with `harmony.metrics` (MSE, fMSE,
+PSNR, fPSNR, SSIM), as it scores the composite itself (the papers' baseline row). Each metric's
+difference to the FP32 PyTorch output of the same model is the precision's drift. Only the
+scores are kept, one row per image and target, so memory does not grow with the number of
+images. `harmony eval`, `harmony fit`, the export verification and harmony-bench all score
+with it; `gain_over_composite` is the one place the gain over the composite is computed.
 """
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -34,33 +33,6 @@ class QualityTarget:
     @property
     def label(self) -> str:
         return f"{self.backend} {self.precision}"
-
-
-def prepare_runners(source, targets: list[QualityTarget], resolutions) -> tuple[dict, dict]:
-    """({label: inactive runner}, {label: why it cannot run}) for `targets` and the FP32
-    PyTorch reference, artifacts prepared (exported) for `resolutions`."""
-    from harmony.errors import HarmonyError
-    from harmony.profiling.plan import unrunnable
-    from harmony.runtime.backends import default_device, get_backend, runner_for
-    from harmony.runtime.loaders import ArtifactRequest
-
-    runners, skipped = {}, {}
-    for target in [QualityTarget(*REFERENCE), *targets]:
-        if target.label in runners or target.label in skipped:
-            continue
-        backend = get_backend(target.backend)
-        device = default_device(backend)
-        reason = unrunnable(backend, device, source, target.precision)
-        if reason is not None:
-            skipped[target.label] = reason
-            continue
-        try:
-            request = ArtifactRequest(source, target.precision, tuple(resolutions))
-            artifact = backend.prepare(request)
-            runners[target.label] = runner_for(artifact, target.backend, device, target.precision)
-        except HarmonyError as exc:
-            skipped[target.label] = str(exc)
-    return runners, skipped
 
 
 def gain_over_composite(means: dict, label: str = QualityTarget(*REFERENCE).label) -> dict:
@@ -126,49 +98,10 @@ def evaluate(
     }
 
 
-def quality_document(
-    dataset,
-    data_label: str,
-    model_path,
-    targets: list[QualityTarget],
-    resolution: tuple[int, int] | None = None,
-    limit: int | None = None,
-    progress: Callable[[str], None] | None = None,
-    command: str = "",
-) -> dict:
-    """`harmony eval`'s document: the model at `model_path` run by `targets` (and FP32
-    PyTorch) over `dataset` (named `data_label`) with `evaluate`, and what it ran on:
-    {"environment", "data", "model", "arch", "weights", "resolution", "skipped", "images",
-    "rows", "means", "drift"}."""
-    from harmony.contract import DEFAULT_RESOLUTIONS
-    from harmony.profiling.bench import environment
-    from harmony.runtime.loaders import identify
-
-    source = identify(model_path)
-    resolutions = [resolution] if resolution else DEFAULT_RESOLUTIONS
-    runners, skipped = prepare_runners(source, targets, resolutions)
-    with contextlib.ExitStack() as stack:
-        for runner in runners.values():
-            stack.enter_context(runner)
-        result = evaluate(dataset, runners, resolution, limit, progress)
-    return {
-        "environment": environment(command),
-        "data": data_label,
-        "model": str(model_path),
-        "arch": source.arch,
-        "weights": source.weights,
-        "resolution": None if resolution is None else list(resolution),
-        "skipped": skipped,
-        **result,
-    }
-
-
 __all__ = [
     "BASELINE",
     "REFERENCE",
     "QualityTarget",
     "evaluate",
     "gain_over_composite",
-    "prepare_runners",
-    "quality_document",
 ]

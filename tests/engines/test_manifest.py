@@ -8,15 +8,15 @@ import shlex
 import pytest
 
 from harmony.contract import CASCADED_LUT, ENGINE_MANIFEST_SCHEMA
-from harmony.errors import HarmonyError
-from harmony.runtime.manifest import (
+from harmony.engines.manifest import (
     manifest_mismatches,
     manifest_path,
     read_manifest,
     verified_manifest,
 )
-from harmony.runtime.trt_env import GpuIdentity, TrtEnvironment
-from tests.runtime.fakes import ENVIRONMENT, GPU, make_manifest, write_engine
+from harmony.engines.trt_env import GpuIdentity, TrtEnvironment
+from harmony.errors import HarmonyError
+from tests.engines.fakes import ENVIRONMENT, GPU, make_manifest, write_engine
 
 
 def test_round_trip_through_the_file(tmp_path):

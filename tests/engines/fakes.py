@@ -4,9 +4,9 @@ The fake stands in for the half of TensorRT that needs a GPU, which no test mach
 standard TensorRT's builder (it builds on the GPU it targets) and its version-dependent choices
 (BuilderFlag.FP16 before 10.12, TensorRT 11's missing precision flags, the workspace pool, a
 timing cache from another GPU). Everything TensorRT-RTX's CPU builder can answer is tested
-against the real one (tests/runtime/test_rtx_builder.py).
+against the real one (tests/engines/test_rtx_builder.py).
 
-Only the part of the TensorRT 10/11 Python API that harmony.runtime.engine_builder uses, with the
+Only the part of the TensorRT 10/11 Python API that harmony.engines.builder uses, with the
 same names and signatures (checked against python/src/infer/pyCore.cpp, parsers/pyOnnx.cpp and
 infer/pyPlugin.cpp of NVIDIA/TensorRT). It runs nothing: `build_serialized_network` returns bytes
 derived from what was configured, so tests can see what reached the engine.
@@ -25,11 +25,11 @@ import onnx
 from onnx import TensorProto, helper
 
 from harmony.contract import CASCADED_LUT, DEFAULT_RESOLUTIONS, ONNX_DOMAIN, PLUGIN_VERSION_ATTR
+from harmony.engines.manifest import BuildRecord, EngineManifest, PluginRecord
+from harmony.engines.profiles import profile_from_resolutions
+from harmony.engines.trt_env import GpuIdentity, TrtEnvironment
 from harmony.export.custom_nodes import plugin_attributes
 from harmony.export.metadata import PREFIX as METADATA_PREFIX
-from harmony.runtime.manifest import BuildRecord, EngineManifest, PluginRecord
-from harmony.runtime.profiles import profile_from_resolutions
-from harmony.runtime.trt_env import GpuIdentity, TrtEnvironment
 
 
 def make_fake_tensorrt(

@@ -19,13 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
-from harmony import __version__
-from harmony.errors import HarmonyError
-from harmony.files import cache_dir, sha256_file
-from harmony.runtime.engine_builder import BuildPlan, OnnxFacts, build_plan, check_graph, onnx_facts
-from harmony.runtime.manifest import SCHEMA, EngineManifest, verified_manifest
-from harmony.runtime.profiles import Profile
-from harmony.runtime.trt_env import (
+from harmony.engines.builder import BuildPlan, OnnxFacts, build_plan, check_graph, onnx_facts
+from harmony.engines.manifest import SCHEMA, EngineManifest, verified_manifest
+from harmony.engines.profiles import Profile
+from harmony.engines.trt_env import (
     PluginLibrary,
     TrtEnvironment,
     TrtRuntime,
@@ -35,6 +32,9 @@ from harmony.runtime.trt_env import (
     plugin_library,
     version_tuple,
 )
+from harmony.errors import HarmonyError
+from harmony.files import cache_dir, sha256_file
+from harmony.version import __version__
 
 
 def engine_cache_dir() -> Path:

@@ -1,7 +1,6 @@
-"""What only a GPU shows, in one run: parity of the CUDA kernels and of the fused PyTorch
-pipeline, a kernel micro-benchmark, and harmony-bench on the device. `scripts/gpu_check.sh`
-runs it after installing and building; it writes `gpu_check.json` and `gpu_check.md` into
---out and exits 1 when a parity check fails.
+"""What only a GPU shows, in one run (`harmony gpu-check`, which `scripts/gpu_check.sh` runs after
+installing and building): parity of the CUDA kernels and of the fused PyTorch pipeline, a
+kernel micro-benchmark, and harmony-bench on the device.
 
 - parity: the plugin kernels (libharmony_cuda_ops.so) against `harmony.ops` in float64, FP32
   (max abs <= 1e-5) and FP16 (<= 2e-3), eager and replayed from a CUDA graph, at every size; the
@@ -16,41 +15,41 @@ runs it after installing and building; it writes `gpu_check.json` and `gpu_check
   official eager pipeline, which needs the official code and is not on the machine), fused
   kernels eager, fused kernels replayed from CUDA graphs.
 
-`--dry-run` runs every step with the CPU fallbacks (the CPU library for the kernels, the
-reference pipeline) at 64x64 with one iteration: the test suite runs it, so the script is known
-to work before a GPU is lent.
-
-    python benchmarks/gpu_check.py --out benchmarks/results/gpu [--dry-run] [--force]
+A dry run (`dry_run=True`) runs every step on the CPU at 64x64 with one iteration, the plugin
+math coming from its CPU build (libharmony_cpu_ops.so): the kernels against `harmony.ops`, and
+the pipeline with the ops replaced by that build against the reference pipeline. The test suite
+runs it, so the check is known to work before a GPU is lent.
 """
 
 from __future__ import annotations
 
-import argparse
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import torch
 
-from harmony import harmonize, ops
-from harmony.contract import ARCHS, LUT_CURVE_POINTS, LUT_KNOTS
+from harmony import ops
+from harmony.contract import ARCHS, CASCADED_LUT, KNN_TOPK_FUSION, LUT_CURVE_POINTS, LUT_KNOTS
 from harmony.data.demo import demo_composite
-from harmony.files import check_writable, write_bytes_atomic
+from harmony.dispatch import replaced_ops
 from harmony.metrics import psnr_db
+from harmony.models import build_model, harmonize
 from harmony.models.aict import LOW_RES
-from harmony.models.checkpoint import build_model
 from harmony.models.init import make_random_checkpoint, randomize_
-from harmony.profiling.bench import BenchConfig, environment, run_configs
+from harmony.plugins import cpu, cuda
+from harmony.profiling.config import BenchConfig
+from harmony.profiling.environment import environment
 from harmony.profiling.latency import measure_latency
-from harmony.profiling.report import backend_label, write_json
+from harmony.profiling.measure import run_configs
+from harmony.profiling.report import backend_label
+from harmony.runtime.cuda_graphs import GraphedCall
 from harmony.runtime.torch_runner import TorchRunner
-from results_files import command_line
 
 SIZES = ((1024, 1024), (2048, 2048))
 DRY_SIZES = ((64, 64),)
 KERNEL_ATOL = {torch.float32: 1e-5, torch.float16: 2e-3}
-RUNNER_ATOL = 2e-4  # fused kernels + CUDA graphs vs the CPU reference, float32
+PIPELINE_ATOL = 2e-4  # the pipeline on the plugin kernels vs the CPU reference, float32
 KNN_CHANNELS = 256  # HDNet's LocalDynamics width (ngf 32 x 8)
 KNN_STRIDE = 8  # its features are at 1/8 of the image side
 # Published peaks (dense, no sparsity): HBM bandwidth GB/s and FP32 CUDA-core / FP16
@@ -62,35 +61,25 @@ PEAKS = {
 }
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--dry-run", action="store_true")
-    parser.add_argument("--force", action="store_true")
-    args = parser.parse_args()
-    if not args.dry_run and not torch.cuda.is_available():
-        sys.exit("gpu_check: no CUDA device visible to PyTorch; --dry-run checks the script here")
-    outputs = [args.out / "gpu_check.json", args.out / "gpu_check.md"]
-    for path in outputs:
-        check_writable(path, args.force)  # before the measurements, not after them
-    device = "cpu" if args.dry_run else "cuda"
-    sizes = DRY_SIZES if args.dry_run else SIZES
-    iterations = (0, 1) if args.dry_run else (3, 20)
-    document = {
-        "environment": environment(command_line()),
+def gpu_check_document(dry_run: bool, command: str) -> dict:
+    """The whole check on the CUDA device (or, `dry_run`, on the CPU): {"environment",
+    "device", "dry_run", "parity", "kernels", "bench"}."""
+    device = "cpu" if dry_run else "cuda"
+    sizes = DRY_SIZES if dry_run else SIZES
+    iterations = (0, 1) if dry_run else (3, 20)
+    return {
+        "environment": environment(command),
         "device": device_facts(device),
-        "dry_run": args.dry_run,
-        "parity": kernel_parity(device, sizes) + runner_parity(device, sizes[0]),
+        "dry_run": dry_run,
+        "parity": kernel_parity(device, sizes) + pipeline_parity(device, sizes[0]),
         "kernels": kernel_timings(device, sizes, iterations),
         "bench": bench_records(device, sizes, iterations),
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    write_json(outputs[0], document, args.force)
-    write_bytes_atomic(outputs[1], markdown(document).encode(), force=args.force)
-    failed = [row["check"] for row in document["parity"] if not row["passed"]]
-    for check in failed:
-        print(f"gpu_check: parity FAILED: {check}", file=sys.stderr)
-    return 1 if failed else 0
+
+
+def failed_checks(document: dict) -> list[str]:
+    """The parity checks of `document` that failed."""
+    return [row["check"] for row in document["parity"] if not row["passed"]]
 
 
 def device_facts(device: str) -> dict:
@@ -149,10 +138,7 @@ def knn_inputs(height: int, width: int, device: str, seed: int = 0):
 
 def _kernels(device: str):
     """(cascaded_lut, knn_topk_fusion) of the plugin build for `device`."""
-    if device == "cuda":
-        from harmony.plugins import cuda as build
-    else:
-        from harmony.plugins import cpu as build
+    build = cuda if device == "cuda" else cpu
     return build.cascaded_lut, build.knn_topk_fusion
 
 
@@ -185,8 +171,6 @@ def kernel_parity(device: str, sizes) -> list[dict]:
 
 def _compare(what: str, dtype, fn, inputs, expected, device: str) -> list[dict]:
     """`fn(*inputs)` eager and, on CUDA, replayed from a CUDA graph, against `expected`."""
-    from harmony.runtime.cuda_graphs import GraphedCall
-
     modes = {"eager": fn}
     if device == "cuda":
         modes["cuda graph"] = GraphedCall(fn)  # the first call captures, the second replays
@@ -208,26 +192,33 @@ def _compare(what: str, dtype, fn, inputs, expected, device: str) -> list[dict]:
     return rows
 
 
-def runner_parity(device: str, size: tuple[int, int]) -> list[dict]:
-    """The torch runner (fused kernels + CUDA graphs on CUDA) against the CPU reference."""
+def pipeline_parity(device: str, size: tuple[int, int]) -> list[dict]:
+    """Each architecture's pipeline on the plugin kernels against the CPU reference pipeline
+    (`harmony.ops`): on CUDA the torch runner with the fused kernels and CUDA graphs, on the CPU
+    the pipeline with both ops replaced by the plugins' CPU build."""
     image, mask, _ = demo_composite(*size)
     rows = []
     for arch in ARCHS:
         model = randomize_(build_model(arch), seed=3).eval()
         expected = harmonize(model, image, mask)
-        options = {"kernels": "fused", "cuda_graphs": True} if device == "cuda" else {}
-        with TorchRunner(model, device=device, **options) as runner:
-            runner.infer(image, mask)  # capture (CUDA) or warm up
-            actual = runner.infer(image, mask).cpu()
-            what = f"{runner.kernels} kernels" + (", CUDA graphs" if runner.cuda_graphs else "")
+        if device == "cuda":
+            with TorchRunner(model, device=device, kernels="fused", cuda_graphs=True) as runner:
+                runner.infer(image, mask)  # capture
+                actual = runner.infer(image, mask).cpu()
+                what = f"{runner.kernels} kernels" + (", CUDA graphs" if runner.cuda_graphs else "")
+        else:
+            plugin_ops = {CASCADED_LUT: cpu.cascaded_lut, KNN_TOPK_FUSION: cpu.knn_topk_fusion}
+            with replaced_ops(plugin_ops):
+                actual = harmonize(model, image, mask)
+            what = "libharmony_cpu_ops.so ops"
         error = float((actual - expected).abs().max())
         rows.append(
             {
                 "check": f"{arch} pipeline {size[0]}x{size[1]} ({what}) vs CPU reference",
                 "max_abs": error,
                 "psnr_db": psnr_db(expected.numpy(), actual.numpy()),
-                "bound": RUNNER_ATOL,
-                "passed": error <= RUNNER_ATOL,
+                "bound": PIPELINE_ATOL,
+                "passed": error <= PIPELINE_ATOL,
             }
         )
     return rows
@@ -397,7 +388,3 @@ def markdown(document: dict) -> str:
         )
     lines.append("")
     return "\n".join(lines)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,7 +1,7 @@
-"""harmony-bench's engine: one configuration per subprocess, records as plain dicts.
+"""harmony-bench's measurement: one configuration per subprocess, records as plain dicts.
 
 The parent plans configurations (`harmony.profiling.plan`), prepares their artifacts
-(`harmony.profiling.prepare`) and starts `python -m harmony.profiling.bench <config JSON>` for
+(`harmony.profiling.prepare`) and starts `python -m harmony.profiling.measure <config JSON>` for
 each one, so that peak memory is the configuration's own. A configuration that cannot run
 (backend missing, no GPU, too large, out of memory, a crash) becomes a record with `skipped`
 and the reason: never dropped. The timed region is the runner's `infer` on inputs already on
@@ -11,53 +11,20 @@ the device (`harmony.profiling.latency`).
 from __future__ import annotations
 
 import json
-import os
-import platform
 import subprocess
 import sys
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import asdict
 
 import torch
 
-from harmony import __version__
 from harmony.data import demo_composite
+from harmony.data.demo import held_out_composites
+from harmony.profiling.config import BenchConfig
 from harmony.profiling.latency import measure_latency
 from harmony.profiling.memory import MIB, peak_rss_mb
-
-
-@dataclass(frozen=True)
-class BenchConfig:
-    """One measurement: what runs (source, backend, precision, device) and on what."""
-
-    arch: str
-    source: str  # the file given: a checkpoint or an ONNX graph
-    backend: str
-    precision: str
-    device: str
-    height: int
-    width: int
-    batch: int
-    warmup: int
-    iterations: int
-    params: int | None = None
-    kernels: str | None = None  # torch backend: "reference" (harmony.ops) or "fused" (CUDA)
-    cuda_graphs: bool | None = None  # torch backend: replay on/off (None: where capturable)
-    skip_reason: str | None = None  # known before running (backend unavailable, too large)
-    model: str | None = None  # the artifact the backend runs (prepared: checkpoint/.onnx/.engine)
-    macs: dict | None = None
-    macs_paper_style: int | None = None
-    # Held-out composites whose harmonization is scored after timing (0: none; planned only
-    # for fitted weights, whose quality means something).
-    quality_images: int = 0
-
-    def label(self) -> str:
-        backend = f"{self.backend}+fused" if self.kernels == "fused" else self.backend
-        return (
-            f"{self.arch} {backend} {self.precision} {self.device} "
-            f"{self.height}x{self.width} b{self.batch}"
-        )
+from harmony.quality import BASELINE, evaluate
+from harmony.runtime.backends import runner_for
 
 
 def run_configs(
@@ -78,7 +45,7 @@ def run_configs(
 
 
 def _run_in_subprocess(config: BenchConfig, timeout_s: float) -> dict:
-    command = [sys.executable, "-m", "harmony.profiling.bench", json.dumps(asdict(config))]
+    command = [sys.executable, "-m", "harmony.profiling.measure", json.dumps(asdict(config))]
     try:
         proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s)
     except subprocess.TimeoutExpired:
@@ -119,8 +86,6 @@ def _record(config: BenchConfig, **measured) -> dict:
 
 def measure_config(config: BenchConfig) -> dict:
     """Run one configuration in this process (the subprocess side) and return its record."""
-    from harmony.runtime.backends import runner_for
-
     image, mask, _ = demo_composite(config.height, config.width)
     image, mask = image.expand(config.batch, -1, -1, -1), mask.expand(config.batch, -1, -1, -1)
     runner = runner_for(
@@ -172,9 +137,6 @@ def _held_out_quality(runner, config: BenchConfig) -> dict:
     first `config.quality_images` held-out composites, resized to the configuration's size:
     {"images", "composite": {metric: mean}, "output": {metric: mean}}. Measured after timing,
     outside the timed region."""
-    from harmony.data.demo import held_out_composites
-    from harmony.profiling.quality import BASELINE, evaluate
-
     result = evaluate(
         held_out_composites(config.quality_images),
         {"output": _AsConfigured(runner, config)},
@@ -182,45 +144,6 @@ def _held_out_quality(runner, config: BenchConfig) -> dict:
     )
     means = result["means"]
     return {"images": result["images"], "composite": means[BASELINE], "output": means["output"]}
-
-
-def environment(command: str) -> dict:
-    """Machine, library versions and the command line of a run."""
-    from harmony.runtime.trt_env import RUNTIMES, import_runtime
-
-    versions = {"harmony": __version__, "torch": torch.__version__}
-    for module in ("onnxruntime", "onnx"):
-        try:
-            versions[module] = __import__(module).__version__
-        except ImportError:
-            versions[module] = "not installed"
-    for runtime in RUNTIMES.values():
-        installed = runtime.is_installed()
-        versions[runtime.name] = (
-            import_runtime(runtime).__version__ if installed else ("not installed")
-        )
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-    return {
-        "command": command,
-        "platform": platform.platform(),
-        "cpu": cpu_name(),
-        "cpu_cores": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "gpu": gpu,
-        "python": platform.python_version(),
-        "versions": versions,
-    }
-
-
-def cpu_name() -> str:
-    """The CPU model from /proc/cpuinfo (else the platform's processor name)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 if __name__ == "__main__":
