@@ -7,6 +7,7 @@ so every (arch, target, precision) graph is traced once however many tests use i
 
 import os
 import shutil
+from collections import Counter
 from pathlib import Path
 
 import onnx
@@ -22,6 +23,34 @@ from tests.helpers import (
     run,
     tensorrt_plugin_build_env,
 )
+
+# What a skipped test waited for, by a word of its reason: the run's last lines count them, so
+# a reader of any log (CI's included) sees what was not exercised.
+SKIP_CAUSES = (
+    ("ONNXRUNTIME_ROOT", "the ONNX Runtime headers (ONNXRUNTIME_ROOT)"),
+    ("TENSORRT_ROOT", "the TensorRT headers (TENSORRT_ROOT)"),
+    ("HARMONY_OFFICIAL", "the official checkouts (HARMONY_OFFICIAL_AICT / _HDNET)"),
+    ("CUDA", "a GPU"),
+    ("TensorRT", "a GPU"),
+    ("nvcc", "nvcc"),
+)
+
+
+def skip_cause(reason: str) -> str:
+    """What a skip with `reason` waited for (`SKIP_CAUSES`; else the reason itself)."""
+    return next((cause for word, cause in SKIP_CAUSES if word in reason), reason)
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_terminal_summary(terminalreporter):
+    """Count the skipped tests by what they waited for, after pytest's own summary."""
+    yield
+    reports = terminalreporter.stats.get("skipped", [])
+    causes = Counter(skip_cause(str(report.longrepr[-1])) for report in reports)
+    if causes:
+        terminalreporter.section("not exercised here")
+        for cause, count in causes.most_common():
+            terminalreporter.write_line(f"{count:4d} skipped for want of {cause}")
 
 
 @pytest.fixture
@@ -124,7 +153,7 @@ def models(checkpoints):
 def exported(checkpoints, export_dir):
     """exported(arch, target, precision) -> (path, onnx.ModelProto), exported once, unverified
     (the tests check parity themselves, at more sizes than the exporter does); int8 graphs are
-    calibrated on two small composites (trt target: needs libharmony_ort_ops.so)."""
+    calibrated on two small composites (trt target: the custom nodes by `harmony.plugins.ort`)."""
     from harmony.calibration import CalibrationSettings
     from harmony.export.exporter import onnx_from_checkpoint
 

@@ -20,6 +20,7 @@ LAYERS = (
         "harmony.version",
         "harmony.errors",
         "harmony.contract",
+        "harmony.custom_nodes",
         "harmony.files",
         "harmony.quiet",
         "harmony.metrics",

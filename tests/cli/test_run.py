@@ -130,6 +130,18 @@ def test_an_onnx_graph_runs_at_its_own_precision_only(files, exported, tmp_path)
     assert unknown.exit_code == 2 and "declares precision 'int4'" in unknown.output
 
 
+@pytest.mark.usefixtures("cpu_ops_dir")  # no libharmony_ort_ops.so: onnxruntime-extensions
+def test_a_tensorrt_target_graph_runs_on_ort_custom_from_pip_packages(files, exported, tmp_path):
+    root, _ = files
+    graph, _ = exported("hdnet-lite", "trt", "fp32")
+    out = tmp_path / "out.png"
+    result = run(
+        ["--model", graph, "--image", root / "c8.png", "--mask", root / "m.png", "-o", out]
+    )
+    assert result.exit_code == 0, result.output
+    assert "with ort-custom[" in result.output and read_image(out)[0].shape == (1, 3, 37, 50)
+
+
 def test_a_corrupt_graph_is_named_as_such(files, tmp_path):
     root, _ = files
     graph = tmp_path / "broken.onnx"

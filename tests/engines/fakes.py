@@ -25,10 +25,10 @@ import onnx
 from onnx import TensorProto, helper
 
 from harmony.contract import CASCADED_LUT, DEFAULT_RESOLUTIONS, ONNX_DOMAIN, PLUGIN_VERSION_ATTR
+from harmony.custom_nodes import plugin_attributes
 from harmony.engines.manifest import BuildRecord, EngineManifest, PluginRecord
 from harmony.engines.profiles import profile_from_resolutions
 from harmony.engines.trt_env import GpuIdentity, TrtEnvironment
-from harmony.export.custom_nodes import plugin_attributes
 from harmony.export.metadata import PREFIX as METADATA_PREFIX
 
 

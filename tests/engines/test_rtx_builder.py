@@ -21,8 +21,8 @@ from harmony.contract import (
     ONNX_DOMAIN,
     OPS,
     PLUGIN_NAMESPACE,
-    PLUGIN_VERSION_ATTR,
 )
+from harmony.custom_nodes import op_attributes
 from harmony.engines.build import BuildOptions, engine_from_onnx
 from harmony.engines.cache import engine_cache_dir
 from harmony.engines.manifest import manifest_path, read_manifest
@@ -33,7 +33,6 @@ from harmony.engines.profiles import (
 )
 from harmony.engines.trt_env import RUNTIMES, import_runtime
 from harmony.errors import HarmonyError
-from harmony.export.custom_nodes import op_attributes
 from harmony.files import sha256_file
 from tests.engines.fakes import write_graph
 
@@ -89,7 +88,7 @@ def test_custom_op_graph_without_plugin_library_says_how_to_build_it(tmp_path, b
 
 def test_unknown_plugin_version_is_refused_before_building(tmp_path, build_here):
     graph = write_graph(tmp_path / "aict.onnx", custom_op=True, plugin_version="2")
-    with pytest.raises(HarmonyError, match=rf"{PLUGIN_VERSION_ATTR} must be '1', got '2'.*re-exp"):
+    with pytest.raises(HarmonyError, match=r"needs plugin version '2'.*re-export"):
         rtx_build(graph, tmp_path / "aict.engine")
 
 
@@ -179,9 +178,10 @@ def test_portable_int8_hdnet_graph_builds_for_dynamic_sizes(exported, tmp_path, 
 
 
 def test_int8_graph_with_custom_nodes_builds_with_the_plugins(
-    exported, ort_ops_dir, tensorrt_plugins_dir, tmp_path, monkeypatch
+    exported, cpu_ops_dir, tensorrt_plugins_dir, tmp_path, monkeypatch
 ):
-    path, model = exported("hdnet-lite", "trt", "int8")  # calibrated by libharmony_ort_ops.so
+    # Calibrated through onnxruntime-extensions with libharmony_cpu_ops.so (no ORT headers).
+    path, model = exported("hdnet-lite", "trt", "int8")
     monkeypatch.setenv("HARMONY_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("HARMONY_PLUGIN_DIR", str(tensorrt_plugins_dir))
     built = rtx_build(path, tmp_path / "lite.engine", use_cache=False)

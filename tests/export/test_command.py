@@ -18,10 +18,10 @@ from harmony.export import verify as verify_module
 from harmony.export.exporter import default_output_path, onnx_from_checkpoint
 from harmony.export.graph import FLOAT_PRECISION
 from harmony.export.metadata import read_metadata
-from harmony.export.reference import VERIFIED_WITH_SPLIT
-from harmony.export.verify import INT8_MIN_GAIN_KEPT, INT8_MIN_PSNR_DB
+from harmony.export.verify import INT8_MIN_GAIN_KEPT, INT8_MIN_PSNR_DB, demo_batch
 from harmony.models.checkpoint import FITTED_LABEL
 from harmony.models.hdnet import HDNet
+from harmony.plugins.ort import EXTENSIONS
 from harmony.runtime.backends import runner_for
 from harmony.runtime.sources import identify
 from harmony.weights import fitted_checkpoint
@@ -88,6 +88,28 @@ def test_cli_exports_a_gated_int8_graph_with_fixed_batch_and_held_out_quality(tm
     assert (metadata["io_dtype"], metadata["float_precision"]) == ("float16", "fp16")
     _assert_qdq_on_weighted_layers_only(model, json.loads(metadata["int8_layers"]))
     assert _leftovers(tmp_path, output.name) == []
+
+
+@pytest.mark.usefixtures("cpu_ops_dir")  # and no libharmony_ort_ops.so: a plain install
+@pytest.mark.parametrize("arch", ["aict", "hdnet-lite"])
+def test_tensorrt_target_int8_needs_no_onnxruntime_headers(arch, tmp_path):
+    """The TensorRT-target INT8 export of each fitted checkpoint where only pip packages and
+    the CPU library exist: calibration and verification compute the custom nodes through
+    onnxruntime-extensions, both gates pass, and the graph runs on the ort-custom backend."""
+    output = tmp_path / f"{arch}.int8.onnx"
+    args = [fitted_checkpoint(arch), "-o", output, "--int8", "--calib-count", "3"]
+    result = CliRunner().invoke(export_alias, [*map(str, args), "--calib-res", "128"])
+    assert result.exit_code == 0, result.output
+    assert re.search(rf"custom nodes run by\s+{re.escape(EXTENSIONS)}", result.output)
+    assert re.search(r"held-out gain kept\s+\d+% of FP32's \(>= 80%\): passed", result.output)
+    image, mask = demo_batch(64, 80)
+    with runner_for(output) as runner:
+        assert (runner.backend, runner.custom_ops, runner.precision) == (
+            "ort-custom",
+            EXTENSIONS,
+            "int8",
+        )
+        assert runner.infer(image, mask).shape == image.shape
 
 
 def _assert_qdq_on_weighted_layers_only(model: onnx.ModelProto, int8_layers: list[dict]):
@@ -194,12 +216,13 @@ def test_failed_int8_gate_leaves_no_file(checkpoints, tmp_path, monkeypatch, cac
 def test_trt_graphs_are_verified_with_the_plugin_math(
     checkpoints, tmp_path, monkeypatch, cached_trace
 ):
-    """The exporter's parity check runs the custom nodes in libharmony_cpu_ops.so, not in
-    harmony.ops: broken plugin math fails the export, and no file is left."""
+    """The exporter's parity check runs the custom nodes in libharmony_cpu_ops.so (here through
+    onnxruntime-extensions), not in harmony.ops: broken plugin math fails the export, and no
+    file is left."""
     report = onnx_from_checkpoint(
         checkpoints["hdnet-lite"], tmp_path / "good.onnx", verify_sizes=[(40, 56)]
     )
-    assert report.custom_nodes_verified_with == VERIFIED_WITH_SPLIT
+    assert report.custom_nodes_verified_with.startswith(EXTENSIONS)  # no libharmony_ort_ops.so
     from harmony.plugins import cpu
 
     monkeypatch.setattr(cpu, "knn_topk_fusion", lambda features, mask, k=1: features * 0)

@@ -19,7 +19,7 @@ from harmony.contract import (
     PLUGIN_VERSION,
     PLUGIN_VERSION_ATTR,
 )
-from harmony.export.custom_nodes import node_attributes
+from harmony.custom_nodes import node_attributes
 from harmony.export.metadata import read_metadata
 from tests.helpers import EXPORTED_GRAPHS as GRAPHS
 

@@ -177,3 +177,16 @@ def test_torch_runs_once_per_kernel_implementation(lite, in_cache):
         records = run_configs(prepare_configs(configs[1:2], [lite]))
         assert records[0]["kernels"] == "fused" and records[0]["skipped"]
         assert "| hdnet-lite | torch+fused | fp32 |" in markdown_table(records)
+
+
+def test_ort_custom_says_what_computed_the_custom_nodes(exported):
+    """Without libharmony_ort_ops.so (not built here), ort-custom runs the custom nodes through
+    onnxruntime-extensions, and the record and its label say so."""
+    from harmony.plugins.ort import EXTENSIONS
+    from harmony.profiling.report import backend_label
+
+    graph = identify(exported("hdnet-lite", "trt", "fp32")[0])
+    (config,) = plan_configs([graph], ["ort-custom"], ["fp32"], [(48, 40)], 1, 0, 1)
+    (record,) = run_configs(prepare_configs([config], [graph]))
+    assert record["skipped"] is None and record["custom_ops"] == EXTENSIONS
+    assert backend_label(record) == "ort-custom+extensions"

@@ -23,9 +23,10 @@ Why ONNX Runtime's quantizer and not Model Optimizer's ONNX PTQ: Model Optimizer
 graphs with custom nodes only through the TensorRT execution provider (TensorRT, a GPU and
 onnxruntime-gpu), and its ONNX extra pins onnx and onnxruntime-gpu versions this project does
 not run; it applies ONNX Runtime's `quantize_static` with the TensorRT settings above anyway.
-Here calibration runs the graph in ONNX Runtime on the CPU with the custom-op library
-registered (`_Calibration`), and the ranges are cached by content hash (`cache_dir("calibration")`:
-float graph, calibration inputs, method and layers).
+Here calibration runs the graph in ONNX Runtime on the CPU with the custom nodes computed by
+`harmony.plugins.ort` (libharmony_ort_ops.so, or onnxruntime-extensions with
+libharmony_cpu_ops.so: `_Calibration`), and the ranges are cached by content hash
+(`cache_dir("calibration")`: float graph, calibration inputs, method and layers).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from harmony.calibration.data import CalibrationSet
 from harmony.contract import ONNX_DOMAIN, network_module
 from harmony.errors import HarmonyError
 from harmony.files import cache_dir, write_bytes_atomic
+from harmony.plugins.ort import custom_ops_implementation, inference_session
 from harmony.quiet import silenced
 
 QUANTIZED_OP_TYPES = ("Conv", "ConvTranspose", "Gemm", "MatMul")
@@ -112,7 +114,8 @@ def quantized_graph(
     `float_modules` (the network's `int8_float_modules`) stay floating point.
 
     Raises:
-        HarmonyError: the graph has custom nodes and libharmony_ort_ops.so is not built, or
+        HarmonyError: the graph has custom nodes and nothing computes them here
+            (`check_custom_ops`), or
             calibration fails in ONNX Runtime.
     """
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
@@ -120,14 +123,7 @@ def quantized_graph(
     layers = weighted_layers(model, float_modules)
     custom_ops = any(node.domain == ONNX_DOMAIN for node in model.graph.node)
     if custom_ops:
-        from harmony.plugins import ort_ops_library_path
-
-        try:
-            ort_ops_library_path()
-        except HarmonyError as exc:
-            raise HarmonyError(
-                "INT8 calibration runs the graph's custom nodes in ONNX Runtime: " + str(exc)
-            ) from None
+        check_custom_ops()
     cache = _range_cache(model, calibration, method, layers)
     with tempfile.TemporaryDirectory(prefix="harmony-int8-") as work:
         source, target, ranges = (Path(work) / name for name in ("float.onnx", "q.onnx", "r"))
@@ -160,6 +156,21 @@ def quantized_graph(
     _scales_in_tensor_types(quantized)
     _float_inputs_for_float_nodes(quantized, {node.name for node in layers})
     return quantized, [QuantizedLayer(n.name, n.op_type, module_of(n)) for n in layers]
+
+
+def check_custom_ops() -> str:
+    """What computes the custom nodes while a TensorRT-target graph is calibrated
+    (`harmony.plugins.ort.custom_ops_implementation`).
+
+    Raises:
+        HarmonyError: nothing can compute them here (what each way needs is named).
+    """
+    try:
+        return custom_ops_implementation()
+    except HarmonyError as exc:
+        raise HarmonyError(
+            f"INT8 calibration runs the graph's custom nodes in ONNX Runtime: {exc}"
+        ) from None
 
 
 def _range_cache(model, calibration: CalibrationSet, method: str, layers) -> Path:
@@ -246,7 +257,7 @@ class _Float32Outputs:
 
 class _Calibration(contextlib.AbstractContextManager):
     """While active, ONNX Runtime's calibrators open their session with `harmony.plugins.ort`
-    (the custom-op library registered where the graph needs it) and get float32 outputs: the
+    (the custom nodes computed where the graph has them) and get float32 outputs: the
     quantizer has no hook for either, so its session factory is replaced for the duration."""
 
     def __init__(self, custom_ops: bool):
@@ -254,8 +265,6 @@ class _Calibration(contextlib.AbstractContextManager):
 
     def __enter__(self):
         from onnxruntime.quantization import calibrate
-
-        from harmony.plugins.ort import inference_session
 
         custom_ops = self.custom_ops
 

@@ -60,6 +60,8 @@ def eval_command(data_dir, model_path, backends, precisions, resolution, limit, 
     header, rows = quality_table(document)
     click.echo(f"{model_path}: {document['arch']}, weights {document['weights'] or 'not recorded'}")
     click.echo(format_table(header, rows))
+    for label, implementation in document["custom_ops"].items():
+        click.echo(f"{label}: custom nodes computed by {implementation}")
     for label, reason in document["skipped"].items():
         click.echo(f"skipped {label}: {reason}")
     if reports.json is not None:

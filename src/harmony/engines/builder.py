@@ -50,7 +50,7 @@ def onnx_facts(onnx_path: str | os.PathLike) -> OnnxFacts:
             a custom node whose plugin version, namespace or attributes the library does not
             provide.
     """
-    from harmony.export.custom_nodes import op_attributes
+    from harmony.custom_nodes import op_attributes
     from harmony.export.metadata import graph_precision, load_graph, read_metadata
 
     model = load_graph(onnx_path)

@@ -23,6 +23,7 @@ from pathlib import Path
 import onnx
 
 from harmony.calibration import CalibrationSettings
+from harmony.calibration.quantize import check_custom_ops
 from harmony.contract import DEFAULT_OPSET, QUALITY_CHECK_IMAGES, check_precision
 from harmony.data.demo import HELD_OUT_COUNT
 from harmony.errors import HarmonyError
@@ -43,6 +44,7 @@ from harmony.files import atomic_output, check_writable, sha256_file
 from harmony.memory_model import GIB, estimated_peak_bytes
 from harmony.models import load_checkpoint
 from harmony.models.checkpoint import weights_label
+from harmony.plugins.ort import custom_ops_implementation
 
 # Held-out composites a fitted export is scored on: a few for fp32/fp16 (a check beside parity),
 # the whole held-out set for int8, whose gate is the share of the FP32 gain it keeps.
@@ -165,6 +167,8 @@ def onnx_from_checkpoint(
     if output.suffix != ".onnx":
         raise HarmonyError(f"the output must be a .onnx file, got {output}")
     check_writable(output, force)  # before the export, not after it
+    if target == "trt":
+        _check_custom_ops(int8, verify)
     model = load_checkpoint(checkpoint, arch)
     weights = weights_label(model.checkpoint.metadata)
     io_dtype = "float16" if io_fp16 else "float32"
@@ -244,6 +248,21 @@ def onnx_from_checkpoint(
                 if int8:
                     report.gain_kept = check_gain_kept(report.quality, label)
     return report
+
+
+def _check_custom_ops(int8: bool, verify: bool) -> None:
+    """Before any work: the custom nodes of a TensorRT-target graph can be computed here where
+    the calibration or the verification runs them (`harmony.plugins.ort`)."""
+    if int8:
+        check_custom_ops()
+    elif verify:
+        try:
+            custom_ops_implementation()
+        except HarmonyError as exc:
+            raise HarmonyError(
+                "verifying a TensorRT-target graph runs its custom nodes in ONNX Runtime: "
+                f"{exc}; or export without verification (--no-verify)"
+            ) from None
 
 
 def _node_counts(proto: onnx.ModelProto) -> dict[str, int]:

@@ -5,7 +5,7 @@ The models call the custom operators `harmony::cascaded_lut` / `harmony::knn_top
 each of them in one of two ways:
 
 - `CustomNode` (target "trt"): the ONNX translation emits the contract's custom node
-  (`harmony::CascadedLut3D` / `harmony::KnnTopkFusion`, `harmony.export.custom_nodes`) that the
+  (`harmony::CascadedLut3D` / `harmony::KnnTopkFusion`, `harmony.custom_nodes`) that the
   TensorRT plugins implement;
 - `Decomposition` (target "ort"): while the program is captured, the op is replaced by the same
   semantics written with standard operators (separable LUT: bilinear Resize with align_corners

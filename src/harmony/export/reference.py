@@ -1,15 +1,16 @@
 """CPU execution of TensorRT-target graphs (with the contract's custom nodes).
 
 `verification_runner` is what the exporter checks a written graph with: the whole graph in one
-ONNX Runtime session with libharmony_ort_ops.so (`CustomOpSessionRunner`, as a deployment on ONNX
-Runtime runs it) where that library is built, else `SplitOrtRunner` with the plugins' CPU build.
+ONNX Runtime session (`SessionRunner`, as a deployment on ONNX Runtime runs it), its custom nodes
+computed by libharmony_ort_ops.so where built, else by onnxruntime-extensions with the plugins'
+CPU build (`harmony.plugins.ort`).
 
-The runners below execute the exact bytes TensorRT receives, with the custom nodes computed by
-one of two independent implementations (`CUSTOM_NODE_IMPLEMENTATIONS`):
+The tests and benchmarks also run the exact bytes TensorRT receives with the custom nodes
+computed outside ONNX Runtime, by one of two independent implementations
+(`CUSTOM_NODE_IMPLEMENTATIONS`):
 
 - "plugin": libharmony_cpu_ops.so (`harmony.plugins.cpu`), the TensorRT plugins' own math built
-  for the CPU: what the exporter verifies TensorRT-target graphs with, so that its parity check
-  compares the plugins' arithmetic, not `harmony.ops`, with the PyTorch pipeline;
+  for the CPU;
 - "reference": `harmony.ops`, the ground truth.
 
 - `SplitOrtRunner`: the graph is cut at its custom nodes into segments of standard nodes, each
@@ -34,10 +35,8 @@ from onnx.reference import ReferenceEvaluator
 from onnx.reference.op_run import OpRun
 
 from harmony.contract import CASCADED_LUT, KNN_TOPK_FUSION, ONNX_DOMAIN, OpContract
-from harmony.errors import HarmonyError
-from harmony.export.custom_nodes import contract_of, op_attributes
-from harmony.plugins import ort_ops_library_path
-from harmony.plugins.ort import inference_session
+from harmony.custom_nodes import contract_of, op_attributes
+from harmony.plugins.ort import custom_ops_implementation, inference_session
 
 
 @dataclass(frozen=True)
@@ -160,18 +159,28 @@ class SplitOrtRunner:
         return [values[name] for name in self.output_names]
 
 
-class CustomOpSessionRunner:
-    """Run a graph in one ONNX Runtime session, its custom nodes computed by libharmony_ort_ops.so
-    (the plugins' math).
+class SessionRunner:
+    """Run a graph in one ONNX Runtime session, its custom nodes (if any) computed by the
+    plugins' math (`harmony.plugins.ort`: libharmony_ort_ops.so, or onnxruntime-extensions with
+    libharmony_cpu_ops.so).
 
     Args:
         path: the graph file (as written: this runner does not modify it).
-        model: the same graph, loaded (for its list of custom nodes).
+        model: the same graph, loaded (for its outputs and custom nodes).
+        implementation: what computes the custom nodes; None: `custom_ops_implementation()`.
     """
 
-    def __init__(self, path, model: onnx.ModelProto):
+    def __init__(self, path, model: onnx.ModelProto, implementation: str | None = None):
         self.custom_nodes = [node for node in model.graph.node if contract_of(node) is not None]
-        self.session = inference_session(path, custom_ops=True, low_memory=True)
+        if self.custom_nodes and implementation is None:
+            implementation = custom_ops_implementation()
+        self.implementation = implementation if self.custom_nodes else None
+        self.session = inference_session(
+            path,
+            custom_ops=bool(self.custom_nodes),
+            implementation=self.implementation,
+            low_memory=True,
+        )
         self.output_names = [value.name for value in model.graph.output]
 
     def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
@@ -179,24 +188,14 @@ class CustomOpSessionRunner:
         return self.session.run(self.output_names, feeds)
 
 
-# What computed the custom nodes in the exporter's verification, as its report says.
-VERIFIED_WITH_ORT_OPS = "libharmony_ort_ops.so, the whole graph in one ONNX Runtime session"
-VERIFIED_WITH_SPLIT = (
-    "libharmony_cpu_ops.so between ONNX Runtime segments (libharmony_ort_ops.so is not built)"
-)
-
-
 def verification_runner(path, model: onnx.ModelProto):
-    """(runner, what computes its custom nodes) for checking the written graph `path`: one ONNX
-    Runtime session with libharmony_ort_ops.so where it is built, else `SplitOrtRunner` with the
-    plugins' CPU build (libharmony_cpu_ops.so). Both run the plugins' math, not `harmony.ops`."""
-    if not any(contract_of(node) is not None for node in model.graph.node):
-        return SplitOrtRunner(model, "plugin"), None
-    try:
-        ort_ops_library_path()
-    except HarmonyError:
-        return SplitOrtRunner(model, "plugin"), VERIFIED_WITH_SPLIT
-    return CustomOpSessionRunner(path, model), VERIFIED_WITH_ORT_OPS
+    """(runner, what computes its custom nodes, None without them) for checking the written
+    graph `path`: the whole graph in one ONNX Runtime session (`SessionRunner`), the custom nodes
+    in the plugins' math, not `harmony.ops`."""
+    runner = SessionRunner(path, model)
+    if runner.implementation is None:
+        return runner, None
+    return runner, f"{runner.implementation}, the whole graph in one ONNX Runtime session"
 
 
 def _step_inputs(step) -> list[str]:

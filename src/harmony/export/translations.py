@@ -2,7 +2,7 @@
 
 The TensorRT target's lowering (`harmony.export.lowering`) hands these to the ONNX exporter as
 its custom translation table: each call of `torch.ops.harmony.<op>` becomes one node of the
-`harmony` domain with the contract's attributes (`harmony.export.custom_nodes`).
+`harmony` domain with the contract's attributes (`harmony.custom_nodes`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from harmony.contract import (
     PLUGIN_VERSION_ATTR,
     OpContract,
 )
-from harmony.export.custom_nodes import plugin_attributes
+from harmony.custom_nodes import plugin_attributes
 
 _DOMAIN = Opset(ONNX_DOMAIN, ONNX_DOMAIN_VERSION)
 _FLOAT_TYPES = ["tensor(float)", "tensor(float16)"]

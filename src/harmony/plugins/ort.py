@@ -1,12 +1,17 @@
-"""ONNX Runtime sessions, with libharmony_ort_ops.so where a graph holds the custom nodes.
+"""ONNX Runtime sessions, with the custom nodes computed by the plugins' math where a graph holds
+them.
 
 `inference_session(...)` creates every ONNX Runtime session of the package (the ort and ort-custom
-backends, the exporter's verification). With `custom_ops=True` it registers the custom-op
-library built from `plugins/ort/` (`CascadedLut3D` and `KnnTopkFusion` of the "harmony" domain,
-computing the plugins' math on the CPU), so a TensorRT-target graph runs unchanged in one
-session. The library is written against ONNX Runtime's C API, versioned and backward compatible:
-it loads in any runtime at least as new as the headers it was built with (an older one refuses
-it at registration, and the message says so).
+backends, the exporter's verification, INT8 calibration). With `custom_ops=True` a
+TensorRT-target graph runs whole in one session, its custom nodes (`CascadedLut3D` and
+`KnnTopkFusion` of the "harmony" domain) computed by one of two implementations of the same
+kernels (`custom_ops_implementation` picks the first available, the same results bit for bit):
+
+- `ORT_OPS`: libharmony_ort_ops.so, built from `plugins/ort/` against ONNX Runtime's C API
+  headers (versioned and backward compatible: it loads in any runtime at least as new as the
+  headers it was built with, an older one refuses it at registration and the message says so);
+- `EXTENSIONS`: onnxruntime-extensions' Python ops calling libharmony_cpu_ops.so
+  (`harmony.plugins.ort_bridge`), for every install without those headers.
 """
 
 from __future__ import annotations
@@ -14,9 +19,15 @@ from __future__ import annotations
 import os
 import re
 
-from harmony.errors import HarmonyError
-from harmony.plugins import ort_ops_library_path
+import onnx
 
+from harmony.errors import HarmonyError
+from harmony.plugins import cpu_library_path, ort_bridge, ort_ops_library_path
+
+# The implementations of the custom nodes in ONNX Runtime, as reports name them.
+ORT_OPS = "libharmony_ort_ops.so"
+EXTENSIONS = "onnxruntime-extensions + libharmony_cpu_ops.so"
+CUSTOM_OPS_IMPLEMENTATIONS = (ORT_OPS, EXTENSIONS)
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 # Graph transformers no session of the package runs. ONNX Runtime's QDQ propagation moves
 # Q/DQ pairs across the ops between them; on the int8 AICT graph (FP16 Q/DQ) ONNX Runtime's
@@ -27,26 +38,55 @@ DISABLED_OPTIMIZERS = ("QDQPropagationTransformer",)
 _ORT_PREFIX = re.compile(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ")
 
 
+def custom_ops_implementation() -> str:
+    """How the custom nodes run in ONNX Runtime here: `ORT_OPS` where libharmony_ort_ops.so is
+    built, else `EXTENSIONS` where onnxruntime-extensions is installed and
+    libharmony_cpu_ops.so built.
+
+    Raises:
+        HarmonyError: neither can run, with what each needs.
+    """
+    try:
+        ort_ops_library_path()
+        return ORT_OPS
+    except HarmonyError as native:
+        missing = ort_bridge.extensions_available()
+        try:
+            cpu_library_path()
+        except HarmonyError as exc:
+            missing = missing or str(exc)
+        if missing is None:
+            return EXTENSIONS
+        raise HarmonyError(
+            f"the custom nodes need {ORT_OPS} or {EXTENSIONS}: {native}; and {missing}"
+        ) from None
+
+
 def inference_session(
     model: str | os.PathLike | bytes,
     device: str = "cpu",
     *,
     custom_ops: bool = False,
+    implementation: str | None = None,
     threads: int | None = None,
     low_memory: bool = False,
 ):
     """An `onnxruntime.InferenceSession` of `model` (a path or serialized bytes) on `device`.
 
     Args:
-        custom_ops: register libharmony_ort_ops.so (for graphs with the custom nodes).
-        threads: intra-op threads (the custom ops run on them too); None lets ORT decide.
+        custom_ops: compute the graph's custom nodes (TensorRT-target graphs).
+        implementation: with `custom_ops`, `ORT_OPS` or `EXTENSIONS`; None (default):
+            `custom_ops_implementation()`.
+        threads: intra-op threads (the ORT_OPS custom ops run on them too); None lets ORT
+            decide.
         low_memory: no CPU memory arena and no memory pattern: memory goes back after each run
             and none is reserved from the first run's plan, so repeated runs peak like one
             (the ort-custom rows of benchmarks/results/ort_custom.md), at some speed.
 
     Raises:
-        HarmonyError: the custom-op library is not built or not loadable here, or ONNX Runtime
-            refuses the graph (e.g. a custom node of another plugin version): its first line.
+        HarmonyError: no implementation of the custom nodes can run here (what each needs is
+            named), or ONNX Runtime refuses the graph (e.g. a custom node of another plugin
+            version): its first line.
     """
     import onnxruntime
 
@@ -57,20 +97,31 @@ def inference_session(
     options.enable_mem_pattern = not low_memory
     if threads is not None:
         options.intra_op_num_threads = threads
-    library = ort_ops_library_path() if custom_ops else None
+    if custom_ops and implementation is None:
+        implementation = custom_ops_implementation()
     source = model if isinstance(model, bytes) else os.fspath(model)
     what = "the graph" if isinstance(model, bytes) else source
+    token = None
     try:
-        if library is not None:
-            options.register_custom_ops_library(str(library))
-        return onnxruntime.InferenceSession(
+        if custom_ops and implementation == ORT_OPS:
+            options.register_custom_ops_library(str(ort_ops_library_path()))
+        elif custom_ops:
+            cpu_library_path()  # missing: the build hint, before ONNX Runtime's own error
+            options.register_custom_ops_library(ort_bridge.library_path())
+            token = ort_bridge.new_token()
+            graph = onnx.ModelProto.FromString(source) if isinstance(source, bytes) else None
+            source = ort_bridge.bridged_graph(graph or onnx.load(source), token)
+        session = onnxruntime.InferenceSession(
             source,
             options,
             providers=[PROVIDERS[device]],
             disabled_optimizers=list(DISABLED_OPTIMIZERS),
         )
+    except HarmonyError:
+        raise
     except Exception as exc:  # ORT raises its own exception types (Fail, InvalidGraph, ...)
         raise HarmonyError(f"ONNX Runtime cannot load {what}: {error_message(exc)}") from None
+    return session if token is None else ort_bridge.BridgeSession(session, token)
 
 
 def error_message(exc: Exception) -> str:
@@ -79,4 +130,12 @@ def error_message(exc: Exception) -> str:
     return _ORT_PREFIX.sub("", lines[0])
 
 
-__all__ = ["PROVIDERS", "error_message", "inference_session"]
+__all__ = [
+    "CUSTOM_OPS_IMPLEMENTATIONS",
+    "EXTENSIONS",
+    "ORT_OPS",
+    "PROVIDERS",
+    "custom_ops_implementation",
+    "error_message",
+    "inference_session",
+]

@@ -56,14 +56,19 @@ def quality_document(
 ) -> dict:
     """`harmony eval`'s document: the model at `model_path` run by `targets` (and FP32
     PyTorch) over `dataset` (named `data_label`) with `evaluate`, and what it ran on:
-    {"environment", "data", "model", "arch", "weights", "resolution", "skipped", "images",
-    "rows", "means", "drift"}."""
+    {"environment", "data", "model", "arch", "weights", "resolution", "skipped", "custom_ops"
+    (what computed the custom nodes, by target label), "images", "rows", "means", "drift"}."""
     source = identify(model_path)
     resolutions = [resolution] if resolution else DEFAULT_RESOLUTIONS
     runners, skipped = prepare_runners(source, targets, resolutions)
     with contextlib.ExitStack() as stack:
         for runner in runners.values():
             stack.enter_context(runner)
+        custom_ops = {
+            label: runner.custom_ops
+            for label, runner in runners.items()
+            if getattr(runner, "custom_ops", None)
+        }
         result = evaluate(dataset, runners, resolution, limit, progress)
     return {
         "environment": environment(command),
@@ -73,5 +78,6 @@ def quality_document(
         "weights": source.weights,
         "resolution": None if resolution is None else list(resolution),
         "skipped": skipped,
+        "custom_ops": custom_ops,
         **result,
     }

@@ -70,6 +70,7 @@ def _record(config: BenchConfig, **measured) -> dict:
         "batch": config.batch,
         "kernels": config.kernels,
         "cuda_graphs": config.cuda_graphs,  # as requested; a run records what it resolved
+        "custom_ops": None,  # ort-custom: what computed the custom nodes (set by a run)
         "source": config.source,
         "model": config.model,
         "params": config.params,
@@ -105,6 +106,7 @@ def measure_config(config: BenchConfig) -> dict:
         )
         device_bytes = runner.memory_bytes()
         cuda_graphs = getattr(runner, "cuda_graphs", None)  # what the torch backend resolved
+        custom_ops = getattr(runner, "custom_ops", None)  # ort-custom: which implementation
         quality = _held_out_quality(runner, config) if config.quality_images else None
     peak = device_bytes / MIB if device_bytes is not None else peak_rss_mb()
     return _record(
@@ -114,6 +116,7 @@ def measure_config(config: BenchConfig) -> dict:
         peak_memory_mb=peak,
         peak_memory_kind="device" if device_bytes is not None else "process RSS",
         cuda_graphs=cuda_graphs,
+        custom_ops=custom_ops,
         quality=quality,
     )
 

@@ -6,6 +6,7 @@ import json
 import os
 
 from harmony.files import atomic_output
+from harmony.plugins.ort import EXTENSIONS, ORT_OPS
 
 # The AICT paper's Table 11/12 (GTX 1070 Ti), for orientation only: other hardware.
 AICT_PAPER = {1024: "72.32 ms / 1289 MB", 2048: "91.64 ms / 1653 MB"}
@@ -18,12 +19,15 @@ def bench_document(environment: dict, records: list[dict]) -> dict:
 
 def backend_label(record: dict) -> str:
     """The backend column: `torch+fused+graphs` for the torch backend with the plugin kernels
-    and CUDA graphs, the backend's name otherwise."""
+    and CUDA graphs, `ort-custom+extensions` for the custom nodes run by onnxruntime-extensions
+    with libharmony_cpu_ops.so, the backend's name otherwise."""
     parts = [record["backend"]]
     if record.get("kernels") == "fused":
         parts.append("fused")
     if record.get("cuda_graphs"):
         parts.append("graphs")
+    if record.get("custom_ops") == EXTENSIONS:
+        parts.append("extensions")
     return "+".join(parts)
 
 
@@ -104,7 +108,8 @@ def markdown_report(document: dict) -> str:
         "transposed convolutions by input positions, LUT taps, KNN similarity); paper-style: "
         "the thop 0.1.1 rules the AICT paper's 14.35 G comes from",
         "- backend torch+fused: the fused ops run with the plugin kernels "
-        "(libharmony_cuda_ops.so); +graphs: replayed from CUDA graphs",
+        "(libharmony_cuda_ops.so); +graphs: replayed from CUDA graphs; ort-custom: the custom "
+        f"nodes computed by {ORT_OPS}, ort-custom+extensions: by {EXTENSIONS}",
         "- held-out PSNR (fitted weights only): mean over held-out demo composites resized to "
         "the size, output vs real photograph, beside the composite's own",
         "",
@@ -191,6 +196,10 @@ def quality_markdown(document: dict) -> str:
         "| " + " | ".join(header) + " |",
         "|" + "---|" * len(header),
         *("| " + " | ".join(row) + " |" for row in rows),
+    ]
+    lines += [
+        f"- {label}: custom nodes computed by {implementation}"
+        for label, implementation in document.get("custom_ops", {}).items()
     ]
     lines += [f"- skipped {label}: {reason}" for label, reason in document["skipped"].items()]
     return "\n".join(lines) + "\n"

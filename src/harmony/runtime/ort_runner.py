@@ -1,6 +1,7 @@
 """The ONNX Runtime backends: `ort` runs ORT-target graphs (`harmony-export --target ort`,
 standard operators only), `ort-custom` runs TensorRT-target graphs unchanged, their custom nodes
-computed by libharmony_ort_ops.so (`harmony.plugins.ort`)."""
+computed by the plugins' math (`harmony.plugins.ort`: libharmony_ort_ops.so where built, else
+onnxruntime-extensions with libharmony_cpu_ops.so)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,7 @@ import torch
 
 from harmony.contract import GRAPH_INPUTS, GRAPH_OUTPUT
 from harmony.errors import HarmonyError
-from harmony.plugins import ort_ops_library_path
-from harmony.plugins.ort import PROVIDERS, inference_session
+from harmony.plugins.ort import PROVIDERS, custom_ops_implementation, inference_session
 from harmony.runtime.backends import Availability
 from harmony.runtime.base import Runner
 from harmony.runtime.sources import ModelSource, describe
@@ -22,7 +22,7 @@ _NUMPY_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16}
 
 
 class OrtRunner(Runner):
-    """Run an ONNX graph of `target` with ONNX Runtime.
+    """Run an ORT-target ONNX graph with ONNX Runtime.
 
     Args:
         onnx_path: a graph exported with `--target ort` (a TensorRT-target graph is refused on
@@ -37,9 +37,8 @@ class OrtRunner(Runner):
     """
 
     backend = "ort"
-    # The export target this runner runs (its backend's); custom nodes (trt) need the custom-op
-    # library.
-    target = "ort"
+    # Whether the graphs it runs hold the custom nodes (TensorRT-target graphs).
+    custom_nodes = False
     # Sessions without ORT's memory arena and pattern (`harmony.plugins.ort.inference_session`).
     low_memory = False
 
@@ -58,6 +57,9 @@ class OrtRunner(Runner):
         )
         self.session = None
         self.input_types: dict[str, type] = {}
+        # What computes the custom nodes (`harmony.plugins.ort.CUSTOM_OPS_IMPLEMENTATIONS`),
+        # known once active; None for graphs without them.
+        self.custom_ops: str | None = None
 
     @classmethod
     def availability(cls, device: str, precision: str | None = None) -> Availability:
@@ -78,10 +80,12 @@ class OrtRunner(Runner):
         return describe(self.onnx_path)
 
     def activate_impl(self) -> None:
+        self.custom_ops = custom_ops_implementation() if self.custom_nodes else None
         session = inference_session(
             self.onnx_path,
             self.device,
-            custom_ops=self.target == "trt",
+            custom_ops=self.custom_nodes,
+            implementation=self.custom_ops,
             threads=self.threads,
             low_memory=self.low_memory,
         )
@@ -107,12 +111,14 @@ class OrtRunner(Runner):
 
 
 class OrtCustomOpRunner(OrtRunner):
-    """Run a TensorRT-target graph with ONNX Runtime and libharmony_ort_ops.so: the custom
-    nodes in the plugins' math (CPU kernels; on CUDA, with onnxruntime-gpu, the plugin kernels
-    where the library was built with nvcc), O(N * k) memory for HDNet's KNN fusion."""
+    """Run a TensorRT-target graph with ONNX Runtime, the custom nodes in the plugins' math:
+    libharmony_ort_ops.so where built (CPU kernels; on CUDA, with onnxruntime-gpu, the plugin
+    kernels where the library was built with nvcc), else onnxruntime-extensions with
+    libharmony_cpu_ops.so (`custom_ops` says which, once active); O(N * k) memory for HDNet's KNN
+    fusion."""
 
     backend = "ort-custom"
-    target = "trt"
+    custom_nodes = True
     # Made for 2048x2048 on the CPU: peak memory stays that of one run.
     low_memory = True
 
@@ -122,7 +128,7 @@ class OrtCustomOpRunner(OrtRunner):
         if not available.ok:
             return available
         try:
-            ort_ops_library_path()
+            custom_ops_implementation()
         except HarmonyError as exc:
             return Availability(False, str(exc))
         return Availability(True)

@@ -3,7 +3,8 @@
 Every string comes from `harmony.contract`: op types, the `harmony` domain, and the string
 attributes `plugin_version` / `plugin_namespace` that onnx-tensorrt's plugin fallback importer
 reads to find the plugin creator, plus the op's own attributes (`k` of KnnTopkFusion). This
-module imports onnx only: the engine builder and the CPU runners read custom nodes with it;
+module imports onnx only: the engine builder, the CPU runners and the ONNX Runtime bridge read
+custom nodes with it, in the words the native libraries use for the same problems;
 `harmony.export.translations` writes them at export.
 """
 
@@ -53,15 +54,26 @@ def op_attributes(node: onnx.NodeProto, contract: OpContract) -> dict[str, int]:
         ValueError: a missing or wrong plugin version/namespace, an unknown attribute or one out
             of range.
     """
+    where = f"{ONNX_DOMAIN}::{contract.name} node '{node.name}'"
     values = node_attributes(node)
-    for name, expected in plugin_attributes().items():
-        if values.pop(name, None) != expected:
-            raise ValueError(
-                f"{contract.name} node {node.name!r}: attribute {name} must be "
-                f"{expected!r}, got {node_attributes(node).get(name)!r}"
-            )
+    version = values.pop(PLUGIN_VERSION_ATTR, None)
+    if version != PLUGIN_VERSION:
+        raise ValueError(
+            f"{where} needs plugin version {version!r}, but this harmony implements "
+            f"'{PLUGIN_VERSION}': use the harmony-deploy release that exported the graph, or "
+            "re-export it"
+        )
+    namespace = values.pop(PLUGIN_NAMESPACE_ATTR, None)
+    if namespace != PLUGIN_NAMESPACE:
+        raise ValueError(
+            f"{where} asks for plugin namespace {namespace!r}; harmony implements "
+            f"'{PLUGIN_NAMESPACE}'"
+        )
     known = {attr.name: attr for attr in contract.attributes}
     unknown = sorted(set(values) - set(known))
     if unknown:
-        raise ValueError(f"{contract.name} node {node.name!r}: unknown attributes {unknown}")
-    return {name: attr.validate(values.get(name, attr.default)) for name, attr in known.items()}
+        raise ValueError(f"{where}: unknown attributes {unknown}")
+    try:
+        return {name: attr.validate(values.get(name, attr.default)) for name, attr in known.items()}
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
