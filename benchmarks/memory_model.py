@@ -25,6 +25,8 @@ the other rows.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -36,7 +38,7 @@ from harmony.files import write_bytes_atomic
 from harmony.memory_model import MODELS_FILE, model_key, models_document
 from harmony.models.init import make_random_checkpoint
 from harmony.profiling.config import BenchConfig
-from harmony.profiling.environment import environment
+from harmony.profiling.environment import cpu_name, environment
 from harmony.profiling.measure import run_configs
 from harmony.runtime.backends import get_backend
 from results_files import command_line, results_parser, write_results
@@ -55,6 +57,14 @@ SIDES = {
     ("ort-custom", "hdnet"): (512, 1024, 1536, 2048),
 }
 SEED = 0
+# harmony fit: (arch, batch, size) measured (a few optimizer steps in a process of its own; the
+# guard of `harmony fit` estimates from batch x size^2).
+FIT_POINTS = {
+    "aict": ((2, 128), (4, 256), (2, 512)),
+    "hdnet-lite": ((2, 128), (4, 256), (2, 512)),
+    "hdnet": ((2, 128), (2, 256), (4, 256)),
+}
+FIT_STEPS = 2
 
 
 def knn_matrix_bytes(side: int) -> int:
@@ -63,13 +73,14 @@ def knn_matrix_bytes(side: int) -> int:
     return n * n * 4
 
 
-def fit(backend: str, arch: str, points: list[tuple[int, float]]) -> dict:
-    """Non-negative least-squares coefficients (knn_factor >= 1), `base` raised to cover every
-    point."""
+def fit(backend: str, arch: str, points: list[tuple[int, int, float]]) -> dict:
+    """Non-negative least-squares coefficients (knn_factor >= 1) from (side, batch, peak MiB)
+    points, `base` raised to cover every point."""
     with_knn = backend == "ort" and arch.startswith("hdnet")
-    sides = np.array([side for side, _ in points], dtype=np.float64)
-    peaks = np.array([mib * MIB for _, mib in points])
-    columns = [np.ones_like(sides), sides**2]
+    sides = np.array([side for side, _, _ in points], dtype=np.float64)
+    batches = np.array([batch for _, batch, _ in points], dtype=np.float64)
+    peaks = np.array([mib * MIB for _, _, mib in points])
+    columns = [np.ones_like(sides), batches * sides**2]
     matrices = np.array([knn_matrix_bytes(int(s)) for s in sides], dtype=np.float64)
     if with_knn:
         columns.append(matrices)
@@ -87,6 +98,9 @@ def fit(backend: str, arch: str, points: list[tuple[int, float]]) -> dict:
 
 
 def main() -> None:
+    if len(sys.argv) == 5 and sys.argv[1] == "--fit-child":
+        print(fit_child(sys.argv[2], int(sys.argv[3]), int(sys.argv[4])))
+        return
     parser = results_parser(__doc__.splitlines()[0])
     parser.add_argument("--refit", type=Path, help="Fit the results of an earlier run again.")
     parser.add_argument(
@@ -102,9 +116,9 @@ def main() -> None:
     else:
         rows, env = measure(), environment(command)
     models = {}
-    for backend, arch in SIDES:
+    for backend, arch in [*SIDES, *(("fit", arch) for arch in FIT_POINTS)]:
         points = [
-            (r["height"], r["peak_memory_mb"])
+            (r["height"], r["batch"], r["peak_memory_mb"])
             for r in rows
             if (r["backend"], r["arch"]) == (backend, arch) and not r["skipped"]
         ]
@@ -116,7 +130,8 @@ def main() -> None:
 
 
 def measure(backends: list[str] | None = None) -> list[dict]:
-    """One record per (backend, arch, side) of SIDES (of `backends` only, where given)."""
+    """One record per (backend, arch, side) of SIDES and per (arch, batch, size) of FIT_POINTS
+    (backend "fit"), of `backends` only where given."""
     work = Path(tempfile.mkdtemp(prefix="harmony-memory-"))
     checkpoints = {
         arch: make_random_checkpoint(arch, SEED, work / f"{arch}.pth")
@@ -136,7 +151,35 @@ def measure(backends: list[str] | None = None) -> list[dict]:
         for config, record in zip(configs, run_configs(configs), strict=True):
             rows.append(record)
             print(f"{backend} {arch} {config.height}: {record['peak_memory_mb']} MiB", flush=True)
+    if not backends or "fit" in backends:
+        for arch, points in FIT_POINTS.items():
+            rows += [fit_record(arch, batch, size) for batch, size in points]
     return rows
+
+
+def fit_record(arch: str, batch: int, size: int) -> dict:
+    """Peak RSS of `FIT_STEPS` steps of `harmony fit` at batch x size^2, in a process of its
+    own (`--fit-child`)."""
+    command = [sys.executable, __file__, "--fit-child", arch, str(batch), str(size)]
+    done = subprocess.run(command, capture_output=True, text=True)
+    record = {"backend": "fit", "arch": arch, "height": size, "width": size, "batch": batch}
+    record["cpu"] = cpu_name()  # a refit may measure these on another machine than the rest
+    if done.returncode != 0:
+        return {**record, "peak_memory_mb": None, "skipped": done.stderr.strip()[-300:]}
+    peak = float(done.stdout.strip().splitlines()[-1])
+    print(f"fit {arch} batch {batch} {size}: {peak:.0f} MiB", flush=True)
+    return {**record, "peak_memory_mb": peak, "skipped": None}
+
+
+def fit_child(arch: str, batch: int, size: int) -> float:
+    """Run `FIT_STEPS` steps of the fit; this process's peak RSS in MiB."""
+    from dataclasses import replace
+
+    from harmony.fitting.fit import DEFAULT_SETTINGS, fit_model
+    from harmony.profiling.memory import peak_rss_mb
+
+    fit_model(replace(DEFAULT_SETTINGS[arch], steps=FIT_STEPS, batch=batch, size=size))
+    return peak_rss_mb()
 
 
 def markdown(document: dict) -> str:
@@ -148,20 +191,28 @@ def markdown(document: dict) -> str:
         + (f"; fitted again with `{env['refit_command']}`" if "refit_command" in env else ""),
         f"- machine: {env['cpu']} ({env['cpu_cores']} cores), no GPU; versions: "
         + ", ".join(f"{k} {v}" for k, v in env["versions"].items()),
-        "- peak: the process's peak RSS (VmHWM) of one fp32 run at batch 1, input made in it",
+        "- peak: the process's peak RSS (VmHWM) of one fp32 run at batch 1, input made in it; "
+        f"fit: of {FIT_STEPS} optimizer steps of harmony fit at the batch and size given",
+        *sorted(
+            {
+                f"- fit rows measured on {r['cpu']}"
+                for r in document["results"]
+                if r.get("cpu") and r["cpu"] != env["cpu"]
+            }
+        ),
         "",
-        "| backend | arch | size | peak MiB | model MiB |",
+        "| backend | arch | batch x size | peak MiB | model MiB |",
         "| --- | --- | --- | --- | --- |",
     ]
     for record in document["results"]:
         model = document["models"][model_key(record["backend"], record["arch"])]
-        side = record["height"]
-        estimate = model["base_bytes"] + model["bytes_per_pixel"] * side * side
+        side, batch = record["height"], record["batch"]
+        estimate = model["base_bytes"] + model["bytes_per_pixel"] * batch * side * side
         estimate += model["knn_factor"] * knn_matrix_bytes(side)
         measured = record["peak_memory_mb"]
         peak = f"skipped: {record['skipped']}" if record["skipped"] else f"{measured:.0f}"
         lines.append(
-            f"| {record['backend']} | {record['arch']} | {side}x{side} | {peak} | "
+            f"| {record['backend']} | {record['arch']} | {batch} x {side}x{side} | {peak} | "
             f"{estimate / MIB:.0f} |"
         )
     lines += ["", "| backend/arch | base MiB | bytes per pixel | knn factor |"]

@@ -27,5 +27,5 @@ def test_estimates_cover_every_measured_point():
         if record["skipped"]:
             continue
         model = memory_model(record["backend"], record["arch"])
-        estimate = model.peak_bytes(record["height"], record["width"])
+        estimate = model.peak_bytes(record["height"], record["width"], record["batch"])
         assert estimate >= record["peak_memory_mb"] * 2**20, record

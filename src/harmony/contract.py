@@ -38,6 +38,8 @@ GRAPH_OUTPUT = "harmonized"
 # (`harmony.engines.manifest`; the C++ example harmonize_trt reads it too).
 ENGINE_MANIFEST_SCHEMA = "harmony-engine-manifest/2"
 ENGINE_MANIFEST_SUFFIX = ".json"
+# The file names of engines (what harmony build writes and the trt backend runs).
+ENGINE_SUFFIXES = (".engine", ".plan")
 
 # Node metadata the exporter keeps: the module scopes a node came from (stage attribution, the
 # INT8 layer list), a Python literal list of names ("", "model", "model.encoder", ...).

@@ -2,16 +2,24 @@
 
 `check_writable` is the one check every writer and every command runs on its destinations
 before the work that produces them starts (so a long export or inference never ends in "cannot
-write"). `atomic_output` writes under a temporary name in the destination folder, then renames:
-a failed or interrupted write leaves no partial file behind and never replaces an existing one.
+write"), with `check_not_an_input` (an output is never one of the command's inputs) and
+`check_free_space` where the size is predictable. `atomic_output` writes under a temporary name
+in the destination folder, then renames: a failed or interrupted write (Ctrl-C, SIGTERM: the
+commands turn it into an exit that runs the clean-up) leaves no partial file behind and never
+replaces an existing one. A process killed outright (kill -9, a power cut) cannot clean up: its
+temporary is named after its process id (`.NAME.<pid>.<hex>.tmp`), and the next write of the
+same destination removes those whose process is gone.
 """
 
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import os
+import re
 import secrets
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -64,9 +72,10 @@ def atomic_output(path: str | os.PathLike, force: bool = False) -> Iterator[Path
         HarmonyError: `path` exists (without `force`), is a folder, or cannot be written.
     """
     path = check_writable(path, force)
-    temp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+    temp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(6)}.tmp"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(path)
         _create_exclusive(temp)
     except OSError as exc:
         raise HarmonyError(f"Cannot write {path}: {exc.strerror or exc}.") from None
@@ -77,6 +86,65 @@ def atomic_output(path: str | os.PathLike, force: bool = False) -> Iterator[Path
         raise HarmonyError(f"Cannot write {path}: {exc.strerror or exc}.") from None
     finally:
         temp.unlink(missing_ok=True)  # only left behind by a failure: os.replace moved it
+
+
+def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Remove the temporaries `atomic_output` left for `path` in processes that are gone
+    (killed before they could clean up); those of live processes stay. Returns what it removed."""
+    path = Path(path)
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.(\d+)\.[0-9a-f]{{12}}\.tmp")
+    removed = []
+    for candidate in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        match = pattern.fullmatch(candidate.name)
+        if match is None or _process_alive(int(match.group(1))):
+            continue
+        try:
+            candidate.unlink()
+            removed.append(candidate)
+        except FileNotFoundError:
+            pass  # another writer swept it
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's live process
+    return True
+
+
+def check_not_an_input(output: str | os.PathLike, inputs: dict[str, str | os.PathLike]) -> None:
+    """Raise HarmonyError when `output` is the same file as one of `inputs` ({what: path}),
+    with or without --force: writing it would destroy the input."""
+    for what, path in inputs.items():
+        try:
+            same = os.path.samefile(output, path)
+        except OSError:  # one of them does not exist: not the same file
+            continue
+        if same:
+            raise HarmonyError(
+                f"{output} is the {what}: writing there would destroy it (--force does not "
+                "allow that). Choose another output path."
+            )
+
+
+def check_free_space(path: str | os.PathLike, needed_bytes: int) -> None:
+    """Raise HarmonyError when the folder `path` will be written in has less free space than
+    `needed_bytes` (checked before the work, where the size is predictable)."""
+    folder = Path(path).absolute().parent
+    while not folder.exists():
+        folder = folder.parent
+    free = shutil.disk_usage(folder).free
+    if free < needed_bytes:
+        raise HarmonyError(
+            f"Cannot write {path}: it needs about {needed_bytes / 2**20:.0f} MiB, and {folder} "
+            f"has {free / 2**20:.0f} MiB free. Free space or choose another output path."
+        )
 
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes, force: bool = False) -> Path:
@@ -93,12 +161,25 @@ CACHE_DIR_ENV = "HARMONY_CACHE_DIR"
 
 def cache_dir(kind: str) -> Path:
     """`$HARMONY_CACHE_DIR/<kind>`, default `$XDG_CACHE_HOME/harmony/<kind>` or
-    `~/.cache/harmony/<kind>`; created if missing."""
+    `~/.cache/harmony/<kind>`; created if missing.
+
+    Raises:
+        HarmonyError: the folder cannot be created or written (it names the folder and the
+            variable that moves it).
+    """
     root = os.environ.get(CACHE_DIR_ENV)
     if not root:
         root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "harmony"
     path = Path(root) / kind
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise PermissionError(13, "not writable")
+    except OSError as exc:
+        raise HarmonyError(
+            f"Cannot use the cache folder {path} ({exc.strerror or exc}); set {CACHE_DIR_ENV} to "
+            "a writable folder."
+        ) from None
     return path
 
 

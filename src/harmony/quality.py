@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from harmony.errors import HarmonyError
 from harmony.metrics import METRICS, scores
 
 REFERENCE = ("torch", "fp32")
@@ -62,14 +63,22 @@ def evaluate(
     """Scores of the composites and of every runner's output over `dataset` (at most `limit`
     images, each resized to `resolution` when given): {"rows": [{"image", "target", metric:
     value, ...}], "means": {target: {metric: mean}}, "drift": {target: {metric: mean of the
-    per-image difference to the reference}}, "images": count}."""
+    per-image difference to the reference}}, "images": count, "failed": None}. A sample that
+    cannot be read (a HarmonyError) ends the run there: the scores are those of the images
+    before it, and "failed" is {"index", "error"}."""
     reference = QualityTarget(*REFERENCE).label
     count = len(dataset) if limit is None else min(limit, len(dataset))
     rows: list[dict] = []
     sums: dict[str, dict[str, float]] = {}
     drift_sums: dict[str, dict[str, float]] = {}
+    failed = None
+    done = 0
     for index in range(count):
-        sample = dataset[index]
+        try:
+            sample = dataset[index]
+        except HarmonyError as exc:
+            failed = {"index": index, "error": str(exc)}
+            break
         composite, mask, real = (
             _resized(sample[key], resolution) for key in ("composite", "mask", "real")
         )
@@ -88,13 +97,15 @@ def evaluate(
                 drift = drift_sums.setdefault(label, dict.fromkeys(METRICS, 0.0))
                 for metric, value in values.items():
                     drift[metric] += value - results[reference][metric]
+        done += 1
         if progress is not None:
             progress(sample["name"])
     return {
-        "images": count,
+        "images": done,
         "rows": rows,
-        "means": {k: {m: v / max(count, 1) for m, v in s.items()} for k, s in sums.items()},
-        "drift": {k: {m: v / max(count, 1) for m, v in s.items()} for k, s in drift_sums.items()},
+        "means": {k: {m: v / max(done, 1) for m, v in s.items()} for k, s in sums.items()},
+        "drift": {k: {m: v / max(done, 1) for m, v in s.items()} for k, s in drift_sums.items()},
+        "failed": failed,
     }
 
 

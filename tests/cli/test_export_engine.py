@@ -56,7 +56,7 @@ def recorded(monkeypatch):
 
     seen = {}
 
-    def check(engine, force):
+    def check(engine, precision, force):
         seen["engine"] = engine
 
     def export(checkpoint, output, **options):

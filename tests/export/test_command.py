@@ -181,7 +181,7 @@ def test_wrong_arch_is_a_user_error(checkpoints, tmp_path):
         (["--opset", "12"], "opset"),
         (["--io-fp16"], "--io-fp16 needs --fp16"),
         (["--calib-count", "3"], "need --int8"),
-        (["--int8", "--calib-res", "64,128"], "--calib-res takes one resolution"),
+        (["--int8", "--calib-res", "64,128"], "bad resolution '64,128'"),
         (["--target", "tensorrt"], "tensorrt"),
     ],
 )

@@ -103,10 +103,15 @@ def test_backend_from_suffix(name, backend, expected):
     assert backend_for_file(name, backend).name == expected
 
 
-def test_an_unknown_suffix_is_refused_with_or_without_a_backend():
+def test_an_unknown_suffix_is_refused_with_or_without_a_backend(tmp_path):
+    model = tmp_path / "a.txt"
     for backend in (None, "ort"):
-        with pytest.raises(HarmonyError, match=r"cannot tell what a\.txt is from its suffix"):
-            backend_for_file("a.txt", backend)
+        with pytest.raises(HarmonyError, match=r"a\.txt does not exist"):
+            backend_for_file(model, backend)
+    model.write_text("x")
+    for backend in (None, "ort"):
+        with pytest.raises(HarmonyError, match=r"cannot tell what .*a\.txt is from its suffix"):
+            backend_for_file(model, backend)
 
 
 def test_onnx_graphs_run_on_the_backend_of_their_target(exported):

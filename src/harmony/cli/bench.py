@@ -72,6 +72,12 @@ def bench_command(
     from harmony.profiling.report import bench_document, write_json, write_markdown, write_plot
     from harmony.runtime.sources import identify
 
+    if not models:
+        click.echo(
+            f"no MODEL given: measuring the demo checkpoints of {', '.join(arch)} "
+            "(harmony-bench --help lists the options)",
+            err=True,
+        )
     paths = list(models) or _demo_checkpoints(arch)
     sources = [identify(path) for path in paths]
     sizes = list(resolutions or DEFAULT_RESOLUTIONS)

@@ -11,6 +11,7 @@ import click
 from harmony.cli.common import user_errors
 from harmony.cli.groups import ReportArgs, option_groups
 from harmony.cli.options import backends_option, precisions_option
+from harmony.errors import HarmonyError
 
 
 @click.command("eval")
@@ -43,6 +44,7 @@ def eval_command(data_dir, model_path, backends, precisions, resolution, limit, 
 
     size = None if resolution is None else parse_resolution(resolution)
     dataset = IHarmonyDataset(data_dir)
+    dataset.check_files(limit)  # every pair, before a model is loaded
     targets = [QualityTarget(b, p) for b in backends for p in precisions]
     total = len(dataset) if limit is None else min(limit, len(dataset))
     bar = tqdm(total=total, unit="image", file=sys.stderr, disable=None)
@@ -76,3 +78,9 @@ def eval_command(data_dir, model_path, backends, precisions, resolution, limit, 
             reports.markdown, quality_markdown(document).encode(), force=reports.force
         )
         click.echo(f"wrote {reports.markdown}")
+    failed = document["failed"]
+    if failed is not None:
+        raise HarmonyError(
+            f"stopped at image {failed['index'] + 1} of {total}: {failed['error']}; the scores "
+            f"above are those of the {document['images']} image(s) before it"
+        )

@@ -62,7 +62,7 @@ def export_command(
     from harmony.export.exporter import onnx_from_checkpoint
 
     if engine is not None:
-        _check_engine_prerequisites(engine, force)
+        _check_engine_prerequisites(engine, graph.precision, force)
         if engine.profile.min[0] != engine.profile.max[0]:
             graph = replace(graph, batch=None)  # an engine of several batches: a dynamic graph
     report = onnx_from_checkpoint(
@@ -89,13 +89,13 @@ def export_command(
         click.echo(describe_build(built))
 
 
-def _check_engine_prerequisites(engine: EngineRequest, force: bool) -> None:
+def _check_engine_prerequisites(engine: EngineRequest, precision: str, force: bool) -> None:
     """Fail before the (long) export when the engine cannot be built here: its destination,
-    the runtime, its targets and timing cache, and the plugin library the trt target's custom
-    nodes need."""
+    the runtime, its targets (at the graph's precision) and timing cache, and the plugin
+    library the trt target's custom nodes need."""
     from harmony.engines.trt_env import import_runtime, plugin_library
 
-    import_runtime(engine.options.check(engine.path, force))
+    import_runtime(engine.options.check(engine.path, force, precision))
     plugin_library()
 
 

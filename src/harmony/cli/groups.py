@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import abc
 import functools
+import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +34,7 @@ from harmony.contract import (
     KNN_TOPK_FUSION,
     TARGETS,
 )
-from harmony.engines.profiles import Profile, parse_resolutions, profile_from_options
+from harmony.engines.profiles import Profile, parse_resolution, profile_from_options
 from harmony.engines.trt_env import RUNTIMES, parse_compute_capabilities
 from harmony.errors import HarmonyError
 
@@ -331,6 +332,9 @@ class CalibrationArgs(OptionGroup):
             _option(
                 "--calib-res",
                 default=None,
+                callback=harmony_errors_as_bad_parameter(
+                    lambda value: None if value is None else parse_resolution(value)
+                ),
                 help="With --int8: N (NxN) or HxW the composites are resized to [default: the "
                 "engine profile's opt resolution; without --engine 1024x1024].",
             ),
@@ -355,10 +359,7 @@ class CalibrationArgs(OptionGroup):
             return None
         engine = parsed["engine"]
         if values["calib_res"] is not None:
-            sizes = parse_resolutions((values["calib_res"],))
-            if len(sizes) != 1:
-                raise HarmonyError(f"--calib-res takes one resolution, got {values['calib_res']}")
-            size = sizes[0]
+            size = values["calib_res"]
         else:
             size = DEFAULT_RESOLUTIONS[0] if engine is None else engine.profile.opt[1:]
         return CalibrationSettings(
@@ -378,6 +379,10 @@ class ReportPaths:
     markdown: Path | None = None
     plot: Path | None = None
     force: bool = False
+
+
+# What each report option writes, by its file name's suffix.
+REPORT_SUFFIXES = {"--json": ".json", "--markdown": ".md", "--plot": ".png"}
 
 
 class ReportArgs(OptionGroup):
@@ -422,6 +427,16 @@ class ReportArgs(OptionGroup):
         paths = ReportPaths(
             values["json_path"], values["markdown_path"], values.get("plot_path"), values["force"]
         )
+        for option, path in (("--json", paths.json), ("--markdown", paths.markdown)):
+            if path is not None and path.suffix.lower() != REPORT_SUFFIXES[option]:
+                raise click.BadParameter(
+                    f"{path} is not a {REPORT_SUFFIXES[option]} file", param_hint=option
+                )
+        if paths.plot is not None:
+            if paths.plot.suffix.lower() != REPORT_SUFFIXES["--plot"]:
+                raise click.BadParameter(f"{paths.plot} is not a .png file", param_hint="--plot")
+            if importlib.util.find_spec("matplotlib") is None:
+                raise HarmonyError("--plot needs matplotlib: pip install matplotlib")
         for path in (paths.json, paths.markdown, paths.plot):
             if path is not None:
                 check_writable(path, paths.force)

@@ -76,19 +76,18 @@ def run_command(
     whether the run fits in memory.
     """
     from harmony.data import check_image_output, read_image, read_mask
+    from harmony.files import check_not_an_input
     from harmony.runtime.backends import get_backend, runner_for
 
+    inputs = {"composite": image_path, "mask": mask_path, "model": model_path}
+    check_not_an_input(output, inputs)
     check_image_output(output, force=force)
     runner = runner_for(model_path, backend, device, precision, kernels=kernels)
     image, bit_depth = read_image(image_path)
     check_image_output(output, bit_depth, force)
     mask = read_mask(mask_path, size=tuple(image.shape[-2:]), image_path=image_path)
-    if not bool(mask.any()):
-        click.echo(
-            f"warning: the mask {mask_path} is empty (no foreground): the output equals the "
-            "composite",
-            err=True,
-        )
+    for problem in mask_problems(image_path, mask_path, mask):
+        click.echo(f"warning: {problem}", err=True)
     height, width = image.shape[-2:]
     with runner:
         if not no_size_check and runner.arch is not None:
@@ -114,3 +113,24 @@ def run_command(
         f"wrote {output} ({width}x{height}, {bit_depth}-bit) with {runner.name} "
         f"in {seconds * 1e3:.0f} ms"
     )
+
+
+def mask_problems(image_path: Path, mask_path: Path, mask) -> list[str]:
+    """What is odd about a mask that the run goes on with: the composite given as its own mask,
+    a mask with no foreground, or one that is all foreground."""
+    problems = []
+    if image_path.exists() and mask_path.exists() and image_path.samefile(mask_path):
+        problems.append(
+            f"the mask {mask_path} is the composite itself: its brightest channel is read as "
+            "the foreground; pass the mask of the pasted region"
+        )
+    if not bool(mask.any()):
+        problems.append(
+            f"the mask {mask_path} is empty (no foreground): the output equals the composite"
+        )
+    elif bool((mask >= 1).all()):
+        problems.append(
+            f"the mask {mask_path} covers the whole image (every pixel is foreground): there is "
+            "no background to harmonize it with"
+        )
+    return problems

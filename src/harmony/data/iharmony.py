@@ -17,7 +17,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from harmony.data.images import read_image, read_mask
+from harmony.data.images import image_size, read_image, read_mask
 from harmony.errors import HarmonyError
 
 COMPOSITE_DIR = "composite_images"
@@ -123,6 +123,33 @@ class IHarmonyDataset:
             "mask_path": sample.mask_path,
             "real_path": sample.real_path,
         }
+
+    def check_files(self, limit: int | None = None) -> None:
+        """Check the first `limit` samples' files (all by default) from their headers, without
+        decoding them (`harmony.data.images.image_size`): every file readable, every mask and
+        real image of its composite's size. Run it before the work that reads them.
+
+        Raises:
+            HarmonyError: listing every problem found.
+        """
+        problems = []
+        for sample in self.samples[:limit]:
+            try:
+                size = image_size(sample.composite_path)
+                for path, what in ((sample.mask_path, "Mask"), (sample.real_path, "Real image")):
+                    other = image_size(path)
+                    if other != size:
+                        problems.append(
+                            f"{what} {path} is {other[0]}x{other[1]} (HxW) but its composite is "
+                            f"{size[0]}x{size[1]}"
+                        )
+            except HarmonyError as exc:
+                problems.append(str(exc))
+        if problems:
+            listed = _listing(problems, separator="\n  ")
+            raise HarmonyError(
+                f"{len(problems)} problem(s) in {self.root}, found before any work:\n  {listed}"
+            )
 
     def _composites_in_folder(self) -> list[Path]:
         folder = self.root / COMPOSITE_DIR

@@ -1,22 +1,26 @@
 """Image files <-> tensors: PNG (8/16-bit) and JPEG in, PNG (8/16-bit) and JPEG out.
 
-Images are [1,3,H,W] float32 in [0,1]; masks are [1,1,H,W]. Pixels are read as stored: EXIF
-orientation is not applied, so a composite and its mask stay aligned. 16-bit PNGs go through
-`harmony.data.png` because Pillow reads 16-bit RGB(A) as 8-bit.
+Images are [1,3,H,W] float32 in [0,1]; masks are [1,1,H,W]. A JPEG's (or an 8-bit PNG's) EXIF
+orientation is applied on read, to images and masks alike, so they are the pictures a viewer
+shows, a mask drawn in an editor that applies the tag fits its composite, and outputs (written
+without the tag) look like their inputs. An image's alpha channel is not read (a warning says
+so when it is not opaque). Files over `MAX_PIXELS` are refused from their header, before
+decoding. 16-bit PNGs go through `harmony.data.png` because Pillow reads 16-bit RGB(A) as 8-bit.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from harmony.data import png
-from harmony.errors import HarmonyError
+from harmony.errors import HarmonyError, HarmonyWarning
 from harmony.files import check_writable, write_bytes_atomic
 
 PNG_SUFFIXES = (".png",)
@@ -26,6 +30,12 @@ JPEG_QUALITY = 95
 
 # Pillow formats accepted on read; MPO is the multi-picture JPEG many cameras write.
 _READ_FORMATS = frozenset({"PNG", "JPEG", "MPO"})
+# The most pixels a file may declare: where Pillow refuses a decompression bomb, applied to
+# every file (the 16-bit PNGs this package decodes itself included).
+MAX_PIXELS = 2 * Image.MAX_IMAGE_PIXELS
+# EXIF's orientation tag, and the orientations that swap height and width.
+_EXIF_ORIENTATION = 0x0112
+_EXIF_TRANSPOSED = frozenset({5, 6, 7, 8})
 
 
 def read_image(path: str | os.PathLike) -> tuple[torch.Tensor, int]:
@@ -35,11 +45,19 @@ def read_image(path: str | os.PathLike) -> tuple[torch.Tensor, int]:
         path: a PNG (8- or 16-bit; gray, gray+alpha, RGB, RGBA or palette) or a JPEG.
     Returns:
         (image, bit_depth): image is [1,3,H,W] float32 in [0,1] (value / 255 or / 65535; gray is
-        replicated to three channels, alpha is dropped); bit_depth is 16 for a 16-bit PNG, else 8.
+        replicated to three channels; alpha is dropped, with a HarmonyWarning where it is not
+        uniformly opaque); bit_depth is 16 for a 16-bit PNG, else 8.
     Raises:
-        HarmonyError: the file is missing, a directory, not a PNG/JPEG, or corrupt.
+        HarmonyError: the file is missing, a directory, not a PNG/JPEG, corrupt, or too large.
     """
     pixels, bit_depth = _read_pixels(Path(path))
+    if pixels.shape[2] in (2, 4) and (pixels[..., -1] != 2**bit_depth - 1).any():
+        warnings.warn(
+            f"{path} has an alpha channel that is not opaque; it is ignored: the colours are "
+            "the composite (give the foreground region as the mask)",
+            HarmonyWarning,
+            stacklevel=2,
+        )
     rgb = np.repeat(pixels[..., :1], 3, axis=2) if pixels.shape[2] <= 2 else pixels[..., :3]
     return tensor_from_pixels(rgb, bit_depth), bit_depth
 
@@ -89,6 +107,45 @@ def read_mask(
     if plane.max() == 1:  # a 0/1 label map
         return torch.from_numpy(plane.astype(np.float32))[None, None]
     return tensor_from_pixels(plane[..., None], bit_depth)
+
+
+def image_size(path: str | os.PathLike) -> tuple[int, int]:
+    """(H, W) of the image `read_image` would return (EXIF orientation applied), from its header,
+    the file's structure checked without decoding its pixels (PNG chunks and CRCs).
+
+    Raises:
+        HarmonyError: as `read_image` would for a missing, foreign, corrupt or too large file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise HarmonyError(f"Image file {path} does not exist. Check the path.")
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(33)
+        if head[:8] == png.SIGNATURE and png.png_header(head)[2] == 16:
+            height, width = png.png_header(head)[:2]
+            _check_pixels(path, height, width)
+            png.zlib_payload(path.read_bytes())  # chunk structure and CRCs
+            return height, width
+        with Image.open(path) as image:
+            if image.format not in _READ_FORMATS:
+                raise HarmonyError(
+                    f"{path} is a {image.format} image; expected PNG or JPEG. Convert it to PNG."
+                )
+            _check_pixels(path, image.height, image.width)
+            image.verify()  # (Pillow: only right after opening)
+        with Image.open(path) as image:
+            turned = image.getexif().get(_EXIF_ORIENTATION, 1) in _EXIF_TRANSPOSED
+            return (image.width, image.height) if turned else (image.height, image.width)
+    except HarmonyError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise HarmonyError(f"{path} is too large ({exc}). Downscale the image.") from None
+    except (UnidentifiedImageError, png.PngFormatError, OSError, ValueError, SyntaxError) as exc:
+        raise HarmonyError(
+            f"Cannot decode {path}: expected a valid PNG or JPEG image, but it is corrupt or not "
+            f"an image ({exc}). Re-export or replace the file."
+        ) from None
 
 
 def check_image_output(path: str | os.PathLike, bit_depth: int = 8, force: bool = False) -> Path:
@@ -154,28 +211,39 @@ def _read_pixels(path: Path) -> tuple[np.ndarray, int]:
     except OSError as exc:
         raise HarmonyError(f"Cannot read {path}: {exc.strerror or exc}.") from None
     try:
-        if data[:8] == png.SIGNATURE and png.png_header(data)[2] == 16:
-            return png.decode_png(data), 16
+        if data[:8] == png.SIGNATURE:
+            height, width, bit_depth = png.png_header(data)[:3]
+            _check_pixels(path, height, width)
+            if bit_depth == 16:
+                return png.decode_png(data), 16
         return _pixels_from_pillow(path, data), 8
     except HarmonyError:
         raise
+    except Image.DecompressionBombError as exc:  # Pillow refused it when opening
+        raise HarmonyError(
+            f"{path} is too large ({exc}); harmony reads at most {MAX_PIXELS / 1e6:.0f} "
+            "megapixels. Downscale the image."
+        ) from None
     except UnidentifiedImageError:
         raise HarmonyError(
             f"Cannot decode {path}: expected a PNG or JPEG image, but its content is not a "
             "recognized image format (corrupt or not an image). Re-export or replace the file."
         ) from None
-    except (
-        png.PngFormatError,
-        OSError,
-        ValueError,
-        SyntaxError,
-        EOFError,
-        Image.DecompressionBombError,
-    ) as exc:
+    except (png.PngFormatError, OSError, ValueError, SyntaxError, EOFError) as exc:
         raise HarmonyError(
             f"Cannot decode {path}: expected a valid PNG or JPEG image, but it is corrupt or not "
             f"an image ({exc}). Re-export or replace the file."
         ) from None
+
+
+def _check_pixels(path: Path, height: int, width: int) -> None:
+    """Refuse a file declaring more than MAX_PIXELS, before it is decoded."""
+    if height * width > MAX_PIXELS:
+        raise HarmonyError(
+            f"{path} is {_hw(height, width)} (HxW), {height * width / 1e6:.0f} megapixels: too "
+            f"large, more than the {MAX_PIXELS / 1e6:.0f} megapixels harmony reads (a guard "
+            "against decompression bombs). Downscale the image."
+        )
 
 
 def _pixels_from_pillow(path: Path, data: bytes) -> np.ndarray:
@@ -184,7 +252,9 @@ def _pixels_from_pillow(path: Path, data: bytes) -> np.ndarray:
             raise HarmonyError(
                 f"{path} is a {image.format} image; expected PNG or JPEG. Convert it to PNG."
             )
+        _check_pixels(path, image.height, image.width)
         image.load()
+        image = ImageOps.exif_transpose(image)
         if image.mode == "1":
             image = image.convert("L")
         elif image.mode in ("P", "PA"):

@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from harmony.contract import ENGINE_SUFFIXES
 from harmony.engines.builder import serialized_engine_impl
 from harmony.engines.cache import EngineSpec, engine_spec
 from harmony.engines.manifest import BuildRecord, EngineManifest, PluginRecord, manifest_path
@@ -57,11 +58,13 @@ class BuildOptions:
     timing_cache: Path | None = None
     workspace_mib: int | None = None
 
-    def check(self, output: str | os.PathLike | None, force: bool) -> TrtRuntime:
+    def check(
+        self, output: str | os.PathLike | None, force: bool, precision: str | None = None
+    ) -> TrtRuntime:
         """The runtime of the build, after the checks that need neither the graph nor the
         runtime's module: the destinations (`output` and its manifest, the timing cache), the
-        workspace, the runtime's name, the targets it can build for and whether it has a timing
-        cache.
+        workspace, the runtime's name, the targets it can build for (at the graph's `precision`
+        where known) and whether it has a timing cache.
 
         Raises:
             HarmonyError: what would make the build fail, said before any work.
@@ -70,12 +73,19 @@ class BuildOptions:
         if workspace is not None and (isinstance(workspace, bool) or workspace <= 0):
             raise HarmonyError(f"workspace must be a positive number of MiB, got {workspace!r}")
         if output is not None:
+            if Path(output).suffix.lower() not in ENGINE_SUFFIXES:
+                raise HarmonyError(
+                    f"the engine must be a {' or '.join(ENGINE_SUFFIXES)} file (what harmony-run "
+                    f"and the trt backend take), got {output}"
+                )
             for path in (Path(output), manifest_path(output)):
                 check_writable(path, force)
         if self.timing_cache is not None:
             check_writable(self.timing_cache, force=True)
         trt_runtime = get_runtime(self.runtime)
-        trt_runtime.check_targets(tuple(self.compute_capabilities))
+        targets = trt_runtime.check_targets(tuple(self.compute_capabilities))
+        if precision is not None:
+            trt_runtime.check_precision(precision, targets)
         trt_runtime.check_timing_cache(self.timing_cache)
         return trt_runtime
 

@@ -138,12 +138,13 @@ def build_plan(
 
     Raises:
         HarmonyError: TensorRT older than 10, an unknown precision, or targets the runtime
-            cannot build for.
+            cannot build for (at that precision).
     """
     if precision not in PRECISIONS:
         raise HarmonyError(f"unknown precision '{precision}'; expected one of {PRECISIONS}")
     if compute_capabilities:
         compute_capabilities = runtime.check_targets(compute_capabilities)
+        runtime.check_precision(precision, compute_capabilities)
     if runtime.builds_without_gpu:
         return BuildPlan(True, (), compute_capabilities, embed_plugins)
     if version[:1] < (10,):

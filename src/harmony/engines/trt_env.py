@@ -49,6 +49,7 @@ class TrtRuntime:
             GPU it runs on.
         default_targets: the compute capabilities an engine runs on when no `--cc` is given
             (empty: the building GPU's).
+        no_fp32_gemm: targets its builder cannot compile FP32 matrix products for.
     """
 
     name: str
@@ -59,6 +60,7 @@ class TrtRuntime:
     timing_cache: bool = True
     compute_capabilities: tuple[str, ...] = ()
     default_targets: tuple[str, ...] = ()
+    no_fp32_gemm: tuple[str, ...] = ()
 
     def install_hint(self) -> str:
         gpu = (
@@ -102,6 +104,16 @@ class TrtRuntime:
             )
         return tuple(sorted(set(targets), key=_cc_key))
 
+    def check_precision(self, precision: str, targets: tuple[str, ...]) -> None:
+        """Raise HarmonyError when graphs of `precision` cannot be built for `targets`."""
+        refused = [cc for cc in targets if cc in self.no_fp32_gemm]
+        if precision == "fp32" and refused:
+            raise HarmonyError(
+                f"{self.title} cannot build FP32 graphs for compute capability "
+                f'{", ".join(refused)} (its builder: "FP32 GEMM is not supported" on Turing); '
+                "build an --fp16 or --int8 export for it, or leave it out of --cc"
+            )
+
 
 RUNTIMES: dict[str, TrtRuntime] = {
     runtime.name: runtime
@@ -118,6 +130,9 @@ RUNTIMES: dict[str, TrtRuntime] = {
             # What TensorRT-RTX builds for without setComputeCapability (its documentation:
             # Ampere and later RTX GPUs; Turing 7.5 only when asked for).
             default_targets=("8.0", "8.6", "8.9", "12.0", "12.1"),
+            # Seen with TensorRT-RTX 1.7: "Cannot compile operation ... for Turing (SM75): FP32
+            # GEMM is not supported" for a MatMul (a convolution builds).
+            no_fp32_gemm=("7.5",),
         ),
     )
 }
@@ -125,17 +140,22 @@ RUNTIMES: dict[str, TrtRuntime] = {
 
 def parse_compute_capabilities(value: str | None) -> tuple[str, ...]:
     """`--cc 86,89,120` or `8.6,8.9,12.0` -> ("8.6", "8.9", "12.0"); () for None. Which ones a
-    runtime builds for is its `TrtRuntime.check_targets`."""
+    runtime builds for is its `TrtRuntime.check_targets`.
+
+    Raises:
+        HarmonyError: an entry that is no compute capability (major 1 to 19, one-digit minor).
+    """
     targets = []
-    for item in (value or "").split(","):
-        item = item.strip().lower().removeprefix("sm").removeprefix("_")
+    for text in (value or "").split(","):
+        item = text.strip().lower().removeprefix("sm").removeprefix("_")
         if not item:
             continue
-        if "." not in item:
-            item = f"{item[:-1]}.{item[-1:]}"
-        major, _, minor = item.partition(".")
-        if not (major.isdigit() and minor.isdigit()):
-            raise HarmonyError(f"'{item}' is not a compute capability such as 86 or 8.6")
+        major, _, minor = item.partition(".") if "." in item else (item[:-1], "", item[-1:])
+        if not (major.isdigit() and minor.isdigit() and len(minor) == 1 and 1 <= int(major) < 20):
+            raise HarmonyError(
+                f"'{text.strip()}' is not a compute capability such as 86 or 8.6 (major 1 to 19, "
+                "one minor digit)"
+            )
         targets.append(f"{int(major)}.{int(minor)}")
     return tuple(targets)
 

@@ -68,10 +68,11 @@ class FitSettings:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise HarmonyError(f"--{name} must be a positive integer, received {value!r}")
-        if self.size % 8 or (self.low_res is not None and self.low_res % 4):
+        low_res_ok = self.low_res is None or (self.low_res >= 4 and self.low_res % 4 == 0)
+        if self.size % 8 or not low_res_ok:
             raise HarmonyError(
-                f"--size must be a multiple of 8 and AICT's --low-res of 4, received "
-                f"{self.size} and {self.low_res}"
+                f"--size must be a multiple of 8 and AICT's --low-res a positive multiple of 4, "
+                f"received {self.size} and {self.low_res}"
             )
         if not self.lr > 0:
             raise HarmonyError(f"--lr must be positive, received {self.lr}")

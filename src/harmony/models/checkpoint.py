@@ -75,7 +75,8 @@ def load_checkpoint(path: str | os.PathLike, arch: str | None = None) -> nn.Modu
             f"network; pass --arch {info.arch} or --arch auto"
         )
     model = build_model(info.arch, info.hdnet_ngf, info.hdnet_input_nc or 3)
-    _check_keys(path, model, state_dict)
+    _check_keys(path, _closest_model(model, state_dict, arch is None), state_dict)
+    _check_floating(path, model, state_dict)
     _check_finite(path, state_dict)
     model.load_state_dict(state_dict, strict=True)
     model.checkpoint = info
@@ -217,6 +218,23 @@ def _unpickler_reason(exc: Exception) -> str:
     return reason.split(". ")[0].splitlines()[0].rstrip(".")
 
 
+def _check_floating(path: Path, model: nn.Module, state_dict: dict) -> None:
+    """Raise HarmonyError naming the tensors stored as integers (or booleans) where the network
+    holds floating-point weights: loading would truncate them silently."""
+    expected = model.state_dict()
+    bad = [
+        f"{key} ({str(value.dtype).removeprefix('torch.')})"
+        for key, value in state_dict.items()
+        if expected[key].is_floating_point() and not value.is_floating_point()
+    ]
+    if bad:
+        listed = ", ".join(bad[:_MAX_LISTED]) + (" ..." if len(bad) > _MAX_LISTED else "")
+        raise HarmonyError(
+            f"{path} stores {len(bad)} weight tensor(s) as integers, which would lose their "
+            f"values: {listed}; save the floating-point weights (float32, float16 or bfloat16)"
+        )
+
+
 def _check_finite(path: Path, state_dict: dict) -> None:
     """Raise HarmonyError naming the tensors that hold NaN or infinite values."""
     bad = [
@@ -263,7 +281,8 @@ def _detect(path: Path, state_dict: dict, source_format: str, metadata: dict) ->
     )
 
 
-def _check_keys(path: Path, model: nn.Module, state_dict: dict) -> None:
+def _mismatches(model: nn.Module, state_dict: dict) -> tuple[list[str], list[str], list[str]]:
+    """(missing keys, unexpected keys, wrong shapes) of `state_dict` against `model`'s."""
     expected = model.state_dict()
     missing = [key for key in expected if key not in state_dict]
     unexpected = [key for key in state_dict if key not in expected]
@@ -272,6 +291,21 @@ def _check_keys(path: Path, model: nn.Module, state_dict: dict) -> None:
         for key, value in expected.items()
         if key in state_dict and tuple(state_dict[key].shape) != tuple(value.shape)
     ]
+    return missing, unexpected, wrong
+
+
+def _closest_model(model: nn.Module, state_dict: dict, detected: bool) -> nn.Module:
+    """`model`, or where its architecture was detected from the first layer's width (HDNet,
+    HDNet-lite) and another variant matches `state_dict` with fewer problems, that variant: a
+    file whose first tensor alone has the wrong shape is named as the network it is."""
+    if not detected or model.arch not in HDNET_NGF:
+        return model
+    candidates = [model] + [build_model(arch) for arch in HDNET_NGF if arch != model.arch]
+    return min(candidates, key=lambda m: sum(map(len, _mismatches(m, state_dict))))
+
+
+def _check_keys(path: Path, model: nn.Module, state_dict: dict) -> None:
+    missing, unexpected, wrong = _mismatches(model, state_dict)
     problems = [
         f"{label} ({len(items)}): {', '.join(items[:_MAX_LISTED])}"
         + (" ..." if len(items) > _MAX_LISTED else "")
@@ -284,6 +318,8 @@ def _check_keys(path: Path, model: nn.Module, state_dict: dict) -> None:
     ]
     if problems:
         arch = model.arch
+        closest = f" (the closest of {', '.join(HDNET_NGF)})" if arch in HDNET_NGF else ""
         raise HarmonyError(
-            f"{path} does not match the official {arch} state_dict:\n  " + "\n  ".join(problems)
+            f"{path} does not match the official {arch} state_dict{closest}:\n  "
+            + "\n  ".join(problems)
         )

@@ -202,4 +202,10 @@ def quality_markdown(document: dict) -> str:
         for label, implementation in document.get("custom_ops", {}).items()
     ]
     lines += [f"- skipped {label}: {reason}" for label, reason in document["skipped"].items()]
+    if document.get("failed"):
+        failed = document["failed"]
+        lines.append(
+            f"- stopped at image {failed['index'] + 1}: {failed['error']} (the scores are those "
+            "of the images before it)"
+        )
     return "\n".join(lines) + "\n"

@@ -9,6 +9,7 @@ on CUDA); `HARMONY_MEMORY_LIMIT_GB` overrides it.
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -25,11 +26,14 @@ def memory_limit_bytes(device: str) -> int | None:
     override = os.environ.get(MEMORY_LIMIT_ENV)
     if override:
         try:
-            return int(float(override) * GIB)
+            gib = float(override)
         except ValueError:
+            gib = math.nan
+        if not (math.isfinite(gib) and gib > 0):
             raise HarmonyError(
-                f"{MEMORY_LIMIT_ENV} must be a number of GiB, got '{override}'"
-            ) from None
+                f"{MEMORY_LIMIT_ENV} must be a positive number of GiB, got '{override}'"
+            )
+        return int(gib * GIB)
     if device.startswith("cuda"):
         import torch
 
@@ -47,15 +51,27 @@ def size_refusal(
     backend: Backend, arch: str, device: str, height: int, width: int, batch: int = 1
 ) -> str | None:
     """Why a run of `arch` on `backend` at batch x height x width would not fit here, or None."""
-    estimate = estimated_peak_bytes(backend.name, arch, height, width, batch)
-    limit = memory_limit_bytes(device)
-    if estimate is None or limit is None or estimate <= limit:
+    over = _over_limit(backend.name, arch, device, height, width, batch)
+    if over is None:
         return None
+    estimate, limit = over
     return (
         f"{arch} on {backend.name} at {batch}x{height}x{width} needs about "
         f"{estimate / GIB:.1f} GiB, more than the {limit / GIB:.1f} GiB available on {device}"
         f"{_what_instead(backend, arch, device)}"
     )
+
+
+def _over_limit(
+    name: str, arch: str, device: str, height: int, width: int, batch: int
+) -> tuple[int, int] | None:
+    """(estimate, limit) in bytes when the memory model `name` of `arch` exceeds the limit on
+    `device`; None when it fits or either is unknown."""
+    estimate = estimated_peak_bytes(name, arch, height, width, batch)
+    limit = memory_limit_bytes(device)
+    if estimate is None or limit is None or estimate <= limit:
+        return None
+    return estimate, limit
 
 
 def _what_instead(backend: Backend, arch: str, device: str) -> str:
@@ -104,4 +120,18 @@ def refuse_if_too_large(
         raise HarmonyError(reason + (f"; or pass {override} to try anyway" if override else ""))
 
 
-__all__ = ["memory_limit_bytes", "refuse_if_too_large", "size_refusal"]
+def fit_size_refusal(arch: str, size: int, batch: int) -> str | None:
+    """Why `harmony fit` of `arch` at `batch` composites of size x size would not fit in the
+    memory available on the CPU, or None (the "fit/<arch>" memory model)."""
+    over = _over_limit("fit", arch, "cpu", size, size, batch)
+    if over is None:
+        return None
+    estimate, limit = over
+    return (
+        f"fitting {arch} on batches of {batch} x {size}x{size} needs about "
+        f"{estimate / GIB:.1f} GiB, more than the {limit / GIB:.1f} GiB available; lower --batch "
+        f"or --size, free memory, or raise the limit with {MEMORY_LIMIT_ENV}"
+    )
+
+
+__all__ = ["fit_size_refusal", "memory_limit_bytes", "refuse_if_too_large", "size_refusal"]

@@ -14,12 +14,11 @@ import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from harmony.contract import check_precision
+from harmony.contract import ENGINE_SUFFIXES, check_precision
 from harmony.errors import HarmonyError
 
 CHECKPOINT_SUFFIXES = (".pth", ".pt", ".ckpt", ".safetensors")
 GRAPH_SUFFIXES = (".onnx",)
-ENGINE_SUFFIXES = (".engine", ".plan")
 # Model kind -> the suffixes of its files.
 KIND_SUFFIXES = {
     "checkpoint": CHECKPOINT_SUFFIXES,
@@ -65,12 +64,16 @@ def model_kind(path: str | os.PathLike) -> str:
     """ "checkpoint", "onnx" or "engine", from the suffix of `path`.
 
     Raises:
-        HarmonyError: a suffix of none of them.
+        HarmonyError: a suffix of none of them (a missing file is named as such).
     """
     suffix = Path(path).suffix.lower()
     for kind, suffixes in KIND_SUFFIXES.items():
         if suffix in suffixes:
             return kind
+    if not Path(path).exists():
+        raise HarmonyError(
+            f"model {path} does not exist; pass a checkpoint, a .onnx graph or an engine"
+        )
     kinds = "; ".join(f"{', '.join(suffixes)} ({kind})" for kind, suffixes in KIND_SUFFIXES.items())
     raise HarmonyError(f"cannot tell what {path} is from its suffix '{suffix}'; expected {kinds}")
 
