@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Create .venv and install harmony-deploy into it, with the test tools and TensorRT-RTX (whose
-# builder builds engines without a GPU). Idempotent; called by demo.sh and test.sh.
+# Create .venv and install harmony-deploy into it, with the test tools, TensorRT-RTX (whose
+# builder builds engines without a GPU) and the Triton server of `harmony serve`. Idempotent;
+# called by demo.sh and test.sh.
 # Without an NVIDIA GPU the CPU build of PyTorch is installed first: an unpinned `torch`
 # would pull several GB of CUDA wheels.
 set -euo pipefail
@@ -21,7 +22,7 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
 fi
 if ! .venv/bin/python -c "import harmony, pytest, ruff" 2>/dev/null \
     || [ pyproject.toml -nt .venv/.harmony-installed ]; then
-    pip_install -e ".[dev,tensorrt-rtx]"
+    pip_install -e ".[dev,tensorrt-rtx,serve]"
     touch .venv/.harmony-installed
 fi
 if [ -x scripts/build_plugins.sh ]; then

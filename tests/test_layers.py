@@ -35,7 +35,7 @@ LAYERS = (
     ("harmony.engines",),
     ("harmony.runtime",),
     ("harmony.artifacts",),
-    ("harmony.profiling", "harmony.fitting", "harmony.quickstart"),
+    ("harmony.profiling", "harmony.fitting", "harmony.quickstart", "harmony.serving"),
     ("harmony.cli", "harmony.__main__", "harmony"),
 )
 

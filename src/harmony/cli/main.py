@@ -13,6 +13,7 @@ from harmony.cli.export import export_command
 from harmony.cli.fit import fit_command
 from harmony.cli.gpu_check import gpu_check_command
 from harmony.cli.run import run_command
+from harmony.cli.serve import serve_command, triton_repo_command
 from harmony.version import __version__
 
 
@@ -34,6 +35,8 @@ for _command in (
     run_command,
     build_command,
     gpu_check_command,
+    serve_command,
+    triton_repo_command,
 ):
     cli.add_command(_command)
 

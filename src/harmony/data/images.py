@@ -50,10 +50,15 @@ def read_image(path: str | os.PathLike) -> tuple[torch.Tensor, int]:
     Raises:
         HarmonyError: the file is missing, a directory, not a PNG/JPEG, corrupt, or too large.
     """
-    pixels, bit_depth = _read_pixels(Path(path))
+    return decode_image(_read_bytes(Path(path)), path)
+
+
+def decode_image(data: bytes, name: object) -> tuple[torch.Tensor, int]:
+    """`read_image` of the bytes `data` of an image file, named `name` in messages."""
+    pixels, bit_depth = _decode_pixels(data, name)
     if pixels.shape[2] in (2, 4) and (pixels[..., -1] != 2**bit_depth - 1).any():
         warnings.warn(
-            f"{path} has an alpha channel that is not opaque; it is ignored: the colours are "
+            f"{name} has an alpha channel that is not opaque; it is ignored: the colours are "
             "the composite (give the foreground region as the mask)",
             HarmonyWarning,
             stacklevel=2,
@@ -67,7 +72,18 @@ def read_mask(
     size: tuple[int, int] | None = None,
     image_path: str | os.PathLike | None = None,
 ) -> torch.Tensor:
-    """Read a mask file: 1 (or white) = foreground, the region to harmonize.
+    """Read a mask file (`decode_mask` of its bytes)."""
+    return decode_mask(_read_bytes(Path(path)), path, size, image_path)
+
+
+def decode_mask(
+    data: bytes,
+    name: object,
+    size: tuple[int, int] | None = None,
+    image_name: object | None = None,
+) -> torch.Tensor:
+    """Decode a mask from the bytes `data` of its file (named `name` in messages): 1 (or white)
+    = foreground, the region to harmonize.
 
     Which values are the mask, in order:
 
@@ -79,22 +95,21 @@ def read_mask(
        is scaled by its bit depth (value / 255 or / 65535), soft edges kept.
 
     Args:
-        path: an 8- or 16-bit PNG, or a JPEG.
+        data: an 8- or 16-bit PNG, or a JPEG.
         size: (H, W) the mask must have; None (default) accepts any size.
-        image_path: the image `size` comes from, named in the error message; None (default)
+        image_name: the image `size` comes from, named in the error message; None (default)
             names no image.
     Returns:
         [1,1,H,W] float32 in [0,1] (all zero for an empty mask: the caller decides to warn).
     Raises:
         HarmonyError: the file cannot be read (see `read_image`), or its size differs from `size`.
     """
-    path = Path(path)
-    pixels, bit_depth = _read_pixels(path)
+    pixels, bit_depth = _decode_pixels(data, name)
     height, width = pixels.shape[:2]
     if size is not None and (height, width) != tuple(size):
-        against = f"the image {image_path}" if image_path is not None else "the expected size"
+        against = f"the image {image_name}" if image_name is not None else "the expected size"
         raise HarmonyError(
-            f"Mask {path} is {_hw(height, width)} (HxW) but {against} is "
+            f"Mask {name} is {_hw(height, width)} (HxW) but {against} is "
             f"{_hw(*size)}; expected a mask of the same size as its image. Resize the mask to "
             f"{_hw(*size)} or pass the image it was made for."
         )
@@ -189,27 +204,34 @@ def write_image(
         ValueError: `image` is not a floating-point [1,3,H,W] / [3,H,W] tensor (a caller bug).
     """
     path = check_image_output(path, bit_depth, force)
-    pixels = _to_pixels(image, bit_depth)
-    if path.suffix.lower() in PNG_SUFFIXES:
-        data = png.encode_png(pixels)
-    else:
-        buffer = io.BytesIO()
-        Image.fromarray(pixels).save(buffer, "JPEG", quality=JPEG_QUALITY, subsampling=0)
-        data = buffer.getvalue()
-    write_bytes_atomic(path, data, force)
+    write_bytes_atomic(path, encode_image(image, bit_depth, path.suffix), force)
     return path
 
 
-def _read_pixels(path: Path) -> tuple[np.ndarray, int]:
-    """Return ([H,W,C] uint8/uint16 with C in 1..4, bit_depth) or raise a HarmonyError."""
+def encode_image(image: torch.Tensor, bit_depth: int = 8, suffix: str = ".png") -> bytes:
+    """The bytes `write_image` writes for `image` in the format of `suffix` (.png, .jpg)."""
+    pixels = _to_pixels(image, bit_depth)
+    if suffix.lower() in PNG_SUFFIXES:
+        return png.encode_png(pixels)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "JPEG", quality=JPEG_QUALITY, subsampling=0)
+    return buffer.getvalue()
+
+
+def _read_bytes(path: Path) -> bytes:
     if not path.exists():
         raise HarmonyError(f"Image file {path} does not exist. Check the path.")
     if path.is_dir():
         raise HarmonyError(f"{path} is a folder; expected a PNG or JPEG image file.")
     try:
-        data = path.read_bytes()
+        return path.read_bytes()
     except OSError as exc:
         raise HarmonyError(f"Cannot read {path}: {exc.strerror or exc}.") from None
+
+
+def _decode_pixels(data: bytes, path: object) -> tuple[np.ndarray, int]:
+    """Return ([H,W,C] uint8/uint16 with C in 1..4, bit_depth) of the file bytes `data` (named
+    `path` in messages) or raise a HarmonyError."""
     try:
         if data[:8] == png.SIGNATURE:
             height, width, bit_depth = png.png_header(data)[:3]
@@ -236,7 +258,7 @@ def _read_pixels(path: Path) -> tuple[np.ndarray, int]:
         ) from None
 
 
-def _check_pixels(path: Path, height: int, width: int) -> None:
+def _check_pixels(path: object, height: int, width: int) -> None:
     """Refuse a file declaring more than MAX_PIXELS, before it is decoded."""
     if height * width > MAX_PIXELS:
         raise HarmonyError(
@@ -246,7 +268,7 @@ def _check_pixels(path: Path, height: int, width: int) -> None:
         )
 
 
-def _pixels_from_pillow(path: Path, data: bytes) -> np.ndarray:
+def _pixels_from_pillow(path: object, data: bytes) -> np.ndarray:
     with Image.open(io.BytesIO(data)) as image:
         if image.format not in _READ_FORMATS:
             raise HarmonyError(
