@@ -35,7 +35,13 @@ LAYERS = (
     ("harmony.engines",),
     ("harmony.runtime",),
     ("harmony.artifacts",),
-    ("harmony.profiling", "harmony.fitting", "harmony.quickstart", "harmony.serving"),
+    (
+        "harmony.profiling",
+        "harmony.fitting",
+        "harmony.quickstart",
+        "harmony.serving",
+        "harmony.batch",
+    ),
     ("harmony.cli", "harmony.__main__", "harmony"),
 )
 

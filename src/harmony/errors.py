@@ -14,3 +14,14 @@ class HarmonyError(Exception):
 
 class HarmonyWarning(UserWarning):
     """A user-facing warning: what was noticed and what it means for the result."""
+
+
+# How many problems an error message lists before counting the rest.
+LISTED_PROBLEMS = 5
+
+
+def listing(items: list[str], separator: str = ", ") -> str:
+    """The first LISTED_PROBLEMS of `items` joined by `separator`, and how many more there are."""
+    listed = separator.join(items[:LISTED_PROBLEMS])
+    more = len(items) - LISTED_PROBLEMS
+    return f"{listed} and {more} more" if more > 0 else listed

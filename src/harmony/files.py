@@ -92,9 +92,22 @@ def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
     """Remove the temporaries `atomic_output` left for `path` in processes that are gone
     (killed before they could clean up); those of live processes stay. Returns what it removed."""
     path = Path(path)
-    pattern = re.compile(rf"\.{re.escape(path.name)}\.(\d+)\.[0-9a-f]{{12}}\.tmp")
+    return _remove_stale(path.parent.glob(f".{glob.escape(path.name)}.*.tmp"), path.name)
+
+
+def remove_stale_temporaries_in(folder: str | os.PathLike) -> list[Path]:
+    """`remove_stale_temporaries` for every destination in `folder` at once (a run that writes
+    many files there, before it starts). Returns what it removed."""
+    return _remove_stale(Path(folder).glob(".*.tmp"), None)
+
+
+def _remove_stale(candidates, name: str | None) -> list[Path]:
+    """Remove the `candidates` named as `atomic_output` names its temporaries (for the file
+    `name`, or any) whose process is gone."""
+    stem = re.escape(name) if name is not None else ".+"
+    pattern = re.compile(rf"\.{stem}\.(\d+)\.[0-9a-f]{{12}}\.tmp")
     removed = []
-    for candidate in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+    for candidate in candidates:
         match = pattern.fullmatch(candidate.name)
         if match is None or _process_alive(int(match.group(1))):
             continue

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from harmony.cli.batch import batch_command
 from harmony.cli.bench import bench_command
 from harmony.cli.build import build_command
 from harmony.cli.checkpoints import init_command, inspect_command
@@ -33,6 +34,7 @@ for _command in (
     eval_command,
     fit_command,
     run_command,
+    batch_command,
     build_command,
     gpu_check_command,
     serve_command,

@@ -8,6 +8,7 @@ no onnx), so that `--help` and argument errors are instant.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import click
 
@@ -58,6 +59,36 @@ FORCE_HELP = "Overwrite existing output files."
 def force_option(command):
     """`--force`: replace existing output files."""
     return click.option("--force", is_flag=True, help=FORCE_HELP)(command)
+
+
+def model_option(command):
+    """`--model`: the model file a runner runs (parsed as `model_path`)."""
+    return click.option(
+        "--model",
+        "model_path",
+        type=click.Path(path_type=Path),
+        required=True,
+        help="Checkpoint, .onnx or .engine.",
+    )(command)
+
+
+def no_size_check_option(command):
+    """`--no-size-check`: run where the estimated peak memory exceeds what is available."""
+    return click.option(
+        "--no-size-check",
+        is_flag=True,
+        help="Run even where the estimated peak memory exceeds what is available.",
+    )(command)
+
+
+def device_option(command):
+    """`--device cpu|cuda` of the commands that run one model; None: the backend's default."""
+    return click.option(
+        "--device",
+        type=click.Choice(["cpu", "cuda"]),
+        default=None,
+        help="Default: the backend's first available (torch: cuda, else cpu; trt: cuda).",
+    )(command)
 
 
 def resolutions_param(help_text: str) -> click.Option:

@@ -8,17 +8,19 @@ from pathlib import Path
 import click
 
 from harmony.cli.common import elapsed_progress, user_errors
-from harmony.cli.options import backend_option, force_option, kernels_option, precision_option
+from harmony.cli.options import (
+    backend_option,
+    device_option,
+    force_option,
+    kernels_option,
+    model_option,
+    no_size_check_option,
+    precision_option,
+)
 
 
 @click.command("run")
-@click.option(
-    "--model",
-    "model_path",
-    type=click.Path(path_type=Path),
-    required=True,
-    help="Checkpoint, .onnx (ORT target) or .engine.",
-)
+@model_option
 @click.option(
     "--image",
     "image_path",
@@ -42,19 +44,10 @@ from harmony.cli.options import backend_option, force_option, kernels_option, pr
     help="Output image (.png keeps 16-bit input at 16 bits).",
 )
 @backend_option
-@click.option(
-    "--device",
-    type=click.Choice(["cpu", "cuda"]),
-    default=None,
-    help="Default: the backend's first available (torch: cuda, else cpu; trt: cuda).",
-)
+@device_option
 @precision_option
 @kernels_option(multiple=False)
-@click.option(
-    "--no-size-check",
-    is_flag=True,
-    help="Run even where the estimated peak memory exceeds what is available.",
-)
+@no_size_check_option
 @force_option
 @user_errors
 def run_command(
@@ -75,7 +68,7 @@ def run_command(
     existing file, writable folder), the model and its options, the image and mask, and
     whether the run fits in memory.
     """
-    from harmony.data import check_image_output, read_image, read_mask
+    from harmony.data import check_image_output, mask_problems, read_image, read_mask
     from harmony.files import check_not_an_input
     from harmony.runtime.backends import get_backend, runner_for
 
@@ -113,24 +106,3 @@ def run_command(
         f"wrote {output} ({width}x{height}, {bit_depth}-bit) with {runner.name} "
         f"in {seconds * 1e3:.0f} ms"
     )
-
-
-def mask_problems(image_path: Path, mask_path: Path, mask) -> list[str]:
-    """What is odd about a mask that the run goes on with: the composite given as its own mask,
-    a mask with no foreground, or one that is all foreground."""
-    problems = []
-    if image_path.exists() and mask_path.exists() and image_path.samefile(mask_path):
-        problems.append(
-            f"the mask {mask_path} is the composite itself: its brightest channel is read as "
-            "the foreground; pass the mask of the pasted region"
-        )
-    if not bool(mask.any()):
-        problems.append(
-            f"the mask {mask_path} is empty (no foreground): the output equals the composite"
-        )
-    elif bool((mask >= 1).all()):
-        problems.append(
-            f"the mask {mask_path} covers the whole image (every pixel is foreground): there is "
-            "no background to harmonize it with"
-        )
-    return problems

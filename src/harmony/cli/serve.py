@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from harmony.cli.common import user_errors
-from harmony.cli.options import force_option
+from harmony.cli.options import device_option, force_option
 
 
 def _batching_options(command):
@@ -49,7 +49,7 @@ def _batching_options(command):
 @click.option("--metrics-port", type=click.IntRange(1, 65535), default=8002, show_default=True)
 @_batching_options
 @click.option("--backend", default=None, help="Default: each model file's own (see harmony-run).")
-@click.option("--device", type=click.Choice(["cpu", "cuda"]), default=None)
+@device_option
 @click.option(
     "--exit-timeout",
     type=click.IntRange(min=0),

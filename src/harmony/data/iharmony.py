@@ -18,16 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harmony.data.images import image_size, read_image, read_mask
-from harmony.errors import HarmonyError
+from harmony.errors import HarmonyError, listing
 
 COMPOSITE_DIR = "composite_images"
 MASK_DIR = "masks"
 REAL_DIR = "real_images"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 PARTNER_SUFFIXES = (".jpg", ".png")
-
-# How many unpaired composites an error message lists before summarizing the rest.
-_LISTED_PROBLEMS = 5
 
 
 @dataclass(frozen=True)
@@ -50,6 +47,50 @@ def sample_from_composite(composite_path: str | os.PathLike) -> Sample:
             `real_images/X` (.jpg or .png) is missing or present in both formats.
     """
     composite_path = Path(composite_path)
+    photo, _, _ = _name_parts(composite_path)
+    mask_path = mask_of(composite_path)
+    real_path = _partner(
+        composite_path.parent.parent / REAL_DIR, photo, "real image", composite_path
+    )
+    return Sample(composite_path.stem, composite_path, mask_path, real_path)
+
+
+def mask_of(composite_path: str | os.PathLike) -> Path:
+    """The mask `masks/X_Y` (.jpg or .png) of the composite `.../composite_images/X_Y_Z.ext`.
+
+    Raises:
+        HarmonyError: the name is not `X_Y_Z`, or the mask is missing or in both formats.
+    """
+    composite_path = Path(composite_path)
+    photo, obj, _ = _name_parts(composite_path)
+    return _partner(
+        composite_path.parent.parent / MASK_DIR, f"{photo}_{obj}", "mask", composite_path
+    )
+
+
+def composites_in(root: str | os.PathLike) -> list[Path]:
+    """The .jpg/.jpeg/.png files of `<root>/composite_images/`, sorted by name.
+
+    Raises:
+        HarmonyError: no such folder, or no composite in it.
+    """
+    folder = Path(root) / COMPOSITE_DIR
+    if not folder.is_dir():
+        raise HarmonyError(
+            f"{root} has no {COMPOSITE_DIR}/ folder; expected an iHarmony4 subset "
+            f"folder (e.g. HCOCO/), or pass the split file that lists the composites."
+        )
+    composites = sorted(
+        path
+        for path in folder.iterdir()
+        if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES
+    )
+    if not composites:
+        raise HarmonyError(f"{folder} holds no .jpg or .png composites; expected at least one.")
+    return composites
+
+
+def _name_parts(composite_path: Path) -> list[str]:
     parts = composite_path.stem.rsplit("_", 2)
     if len(parts) != 3 or not all(parts):
         raise HarmonyError(
@@ -57,11 +98,7 @@ def sample_from_composite(composite_path: str | os.PathLike) -> Sample:
             "in iHarmony4; rename it, e.g. photo7_1_1.png with masks/photo7_1.png and "
             "real_images/photo7.png."
         )
-    subset = composite_path.parent.parent
-    photo, obj, _ = parts
-    mask_path = _partner(subset / MASK_DIR, f"{photo}_{obj}", "mask", composite_path)
-    real_path = _partner(subset / REAL_DIR, photo, "real image", composite_path)
-    return Sample(composite_path.stem, composite_path, mask_path, real_path)
+    return parts
 
 
 class IHarmonyDataset:
@@ -85,7 +122,7 @@ class IHarmonyDataset:
                 f"iHarmony4 subset folder with {COMPOSITE_DIR}/, {MASK_DIR}/ and {REAL_DIR}/."
             )
         if split_file is None:
-            composites = self._composites_in_folder()
+            composites = composites_in(self.root)
         else:
             composites = self._composites_in_split(Path(split_file))
         self.samples = self._pair(composites)
@@ -146,26 +183,10 @@ class IHarmonyDataset:
             except HarmonyError as exc:
                 problems.append(str(exc))
         if problems:
-            listed = _listing(problems, separator="\n  ")
+            listed = listing(problems, separator="\n  ")
             raise HarmonyError(
                 f"{len(problems)} problem(s) in {self.root}, found before any work:\n  {listed}"
             )
-
-    def _composites_in_folder(self) -> list[Path]:
-        folder = self.root / COMPOSITE_DIR
-        if not folder.is_dir():
-            raise HarmonyError(
-                f"{self.root} has no {COMPOSITE_DIR}/ folder; expected an iHarmony4 subset "
-                f"folder (e.g. HCOCO/), or pass the split file that lists the composites."
-            )
-        composites = sorted(
-            path
-            for path in folder.iterdir()
-            if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES
-        )
-        if not composites:
-            raise HarmonyError(f"{folder} holds no .jpg or .png composites; expected at least one.")
-        return composites
 
     def _composites_in_split(self, split_file: Path) -> list[Path]:
         if not split_file.is_file():
@@ -187,7 +208,7 @@ class IHarmonyDataset:
         if missing:
             raise HarmonyError(
                 f"Split file {split_file} lists {len(missing)} composite(s) that do not exist "
-                f"under {self.root}: {_listing(missing)}. Check that root is the folder the "
+                f"under {self.root}: {listing(missing)}. Check that root is the folder the "
                 "list is relative to."
             )
         return composites
@@ -200,7 +221,7 @@ class IHarmonyDataset:
             except HarmonyError as exc:
                 problems.append(str(exc))
         if problems:
-            listed = _listing(problems, separator="\n  ")
+            listed = listing(problems, separator="\n  ")
             raise HarmonyError(
                 f"{len(problems)} of {len(composites)} composites under {self.root} cannot be "
                 f"paired:\n  {listed}"
@@ -222,9 +243,3 @@ def _partner(folder: Path, stem: str, what: str, composite: Path) -> Path:
         f"Composite {composite} has two {what}s, {found[0]} and {found[1]}; expected one. "
         "Remove one of them."
     )
-
-
-def _listing(items: list[str], separator: str = ", ") -> str:
-    listed = separator.join(items[:_LISTED_PROBLEMS])
-    more = len(items) - _LISTED_PROBLEMS
-    return f"{listed} and {more} more" if more > 0 else listed

@@ -124,6 +124,27 @@ def decode_mask(
     return tensor_from_pixels(plane[..., None], bit_depth)
 
 
+def mask_problems(image_path: Path, mask_path: Path, mask: torch.Tensor) -> list[str]:
+    """What is odd about a mask that the run goes on with: the composite given as its own mask,
+    a mask with no foreground, or one that is all foreground."""
+    problems = []
+    if image_path.exists() and mask_path.exists() and image_path.samefile(mask_path):
+        problems.append(
+            f"the mask {mask_path} is the composite itself: its brightest channel is read as "
+            "the foreground; pass the mask of the pasted region"
+        )
+    if not bool(mask.any()):
+        problems.append(
+            f"the mask {mask_path} is empty (no foreground): the output equals the composite"
+        )
+    elif bool((mask >= 1).all()):
+        problems.append(
+            f"the mask {mask_path} covers the whole image (every pixel is foreground): there is "
+            "no background to harmonize it with"
+        )
+    return problems
+
+
 def image_size(path: str | os.PathLike) -> tuple[int, int]:
     """(H, W) of the image `read_image` would return (EXIF orientation applied), from its header,
     the file's structure checked without decoding its pixels (PNG chunks and CRCs).

@@ -1,6 +1,12 @@
 """Many (image, mask) pairs through one active runner: pairs of the same size run together, in
 batches no larger than the caller's and the runner's limits, each batch checked against the
 memory guard before anything is allocated. What `harmony serve` and `harmony batch` share.
+
+The guard compares a run's estimated peak with the memory available now, so memory a runner
+still holds from earlier runs (ONNX Runtime's arena) counts as taken: conservative on purpose,
+since such an arena can grow on a second run (HDNet-lite's portable graph at 2048x2048 on a
+24 GiB machine: the second image is refused; skipping the check for a size that had already
+run got the process killed by the kernel there).
 """
 
 from __future__ import annotations
