@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Create .venv and install harmony-deploy into it, with the test tools, TensorRT-RTX (whose
-# builder builds engines without a GPU) and the Triton server of `harmony serve`. Idempotent;
+# builder builds engines without a GPU), the Triton server of `harmony serve` and Polygraphy
+# (with harmony's `polygraphy run` extension). Idempotent;
 # called by demo.sh and test.sh.
 # Without an NVIDIA GPU the CPU build of PyTorch is installed first: an unpinned `torch`
 # would pull several GB of CUDA wheels.
@@ -22,7 +23,7 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
 fi
 if ! .venv/bin/python -c "import harmony, pytest, ruff" 2>/dev/null \
     || [ pyproject.toml -nt .venv/.harmony-installed ]; then
-    pip_install -e ".[dev,tensorrt-rtx,serve]"
+    pip_install -e ".[dev,tensorrt-rtx,serve,polygraphy]"
     touch .venv/.harmony-installed
 fi
 if [ -x scripts/build_plugins.sh ]; then

@@ -41,6 +41,7 @@ LAYERS = (
         "harmony.quickstart",
         "harmony.serving",
         "harmony.batch",
+        "harmony.polygraphy_ext",
     ),
     ("harmony.cli", "harmony.__main__", "harmony"),
 )
