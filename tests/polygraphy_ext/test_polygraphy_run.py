@@ -123,4 +123,3 @@ def test_tensorrt_rtx_builds_an_engine_through_polygraphy(exported, tmp_path):
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert engine.stat().st_size > 1_000_000
-
