@@ -1,10 +1,12 @@
 """harmony in Polygraphy, through Polygraphy's own CLI (subprocesses): `--harmony-ort` against
 `--harmony-torch` on composites (`--harmony-data`), failing when the graph is tampered with;
 our graphs through `inspect model` and `surgeon sanitize`; TensorRT-RTX through
-`POLYGRAPHY_USE_TENSORRT_RTX=1 polygraphy convert`."""
+`POLYGRAPHY_USE_TENSORRT_RTX=1 polygraphy convert` and, with our plugins, through `polygraphy run
+--trt --plugins` and `harmony polygraphy convert --plugins`."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -16,9 +18,12 @@ import pytest
 
 from harmony.contract import CASCADED_LUT, KNN_TOPK_FUSION, PLUGIN_NAMESPACE_ATTR
 
+ARCH_OPS = {"aict": CASCADED_LUT.name, "hdnet-lite": KNN_TOPK_FUSION.name}
+
 pytest.importorskip("polygraphy", reason="needs the polygraphy extra")
 
 POLYGRAPHY = Path(sys.executable).parent / "polygraphy"
+HARMONY = Path(sys.executable).parent / "harmony"
 # FP32 graphs against the PyTorch pipeline on the CPU (the exporter's own parity bound).
 TOLERANCES = ["--atol", "1e-4", "--rtol", "1e-3"]
 # The engine profile of the builds: 64^2 .. 256^2.
@@ -29,10 +34,10 @@ PROFILE = [
 ]
 
 
-def polygraphy(*args, cwd, env=None) -> subprocess.CompletedProcess:
+def polygraphy(*args, cwd, env=None, command=(POLYGRAPHY,)) -> subprocess.CompletedProcess:
     """Polygraphy's CLI in `cwd` (constant folding leaves external-data files there)."""
     return subprocess.run(
-        [str(POLYGRAPHY), *map(str, args)],
+        [*map(str, command), *map(str, args)],
         capture_output=True,
         text=True,
         timeout=600,
@@ -112,14 +117,54 @@ def test_inspect_lists_the_custom_nodes_and_sanitize_keeps_the_outputs(
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
 
-def test_tensorrt_rtx_builds_an_engine_through_polygraphy(exported, tmp_path):
+# Plain Polygraphy told to use TensorRT-RTX; `harmony polygraphy` picks it, the only one installed.
+CONVERTERS = {
+    "polygraphy": ((POLYGRAPHY,), {"POLYGRAPHY_USE_TENSORRT_RTX": "1"}),
+    "harmony polygraphy": ((HARMONY, "polygraphy"), {}),
+}
+
+
+@pytest.mark.parametrize("converter", CONVERTERS)
+def test_tensorrt_rtx_builds_an_engine_through_polygraphy(exported, tmp_path, converter):
     pytest.importorskip("tensorrt_rtx", reason="needs the tensorrt-rtx extra")
+    if converter == "harmony polygraphy" and importlib.util.find_spec("tensorrt"):
+        pytest.skip("TensorRT is installed: harmony polygraphy uses it, not TensorRT-RTX")
+    command, env = CONVERTERS[converter]
     graph, _ = exported("aict", "ort", "fp32")
     engine = tmp_path / "aict.engine"
     result = polygraphy(
-        "convert", graph, "--convert-to", "trt", "-o", engine,
-        *PROFILE,
-        env={"POLYGRAPHY_USE_TENSORRT_RTX": "1"}, cwd=tmp_path,
+        "convert", graph, "--convert-to", "trt", "-o", engine, *PROFILE,
+        command=command, env=env, cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert engine.stat().st_size > 1_000_000
+
+
+@pytest.mark.parametrize("arch", ["aict", "hdnet-lite"])
+def test_sanitized_trt_target_graphs_build_with_our_plugin(
+    exported, tensorrt_plugins_dir, tmp_path, arch
+):
+    pytest.importorskip("tensorrt_rtx", reason="needs the tensorrt-rtx extra")
+    graph, _ = exported(arch, "trt", "fp32")
+    sanitized = tmp_path / f"{arch}.sanitized.onnx"
+    folded = polygraphy(
+        "surgeon", "sanitize", graph, "--fold-constants", "-o", sanitized, cwd=tmp_path
+    )
+    assert folded.returncode == 0, folded.stderr[-2000:]
+    plugins = ("--plugins", tensorrt_plugins_dir / "libharmony_plugins.so")
+    ran, converted = tmp_path / "run.engine", tmp_path / "convert.engine"
+    run = polygraphy(
+        "run", sanitized, "--trt", *plugins, "--save-engine", ran, *PROFILE,
+        "--harmony-data", "demo", "--harmony-res", "128",
+        env={"POLYGRAPHY_USE_TENSORRT_RTX": "1"}, cwd=tmp_path,
+    )  # fmt: skip
+    # Without a GPU the engine is built and saved, and then cannot be deserialized.
+    log = run.stdout + run.stderr
+    assert run.returncode == 0 or "Could not deserialize engine" in log, log[-3000:]
+    convert = polygraphy(
+        "convert", sanitized, "--convert-to", "trt", "-o", converted, *plugins, *PROFILE,
+        command=(HARMONY, "polygraphy"), cwd=tmp_path,
+    )  # fmt: skip
+    assert convert.returncode == 0, convert.stdout[-3000:] + convert.stderr[-3000:]
+    for engine in (ran, converted):
+        assert ARCH_OPS[arch].encode() in engine.read_bytes(), engine

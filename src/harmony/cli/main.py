@@ -13,6 +13,7 @@ from harmony.cli.eval import eval_command
 from harmony.cli.export import export_command
 from harmony.cli.fit import fit_command
 from harmony.cli.gpu_check import gpu_check_command
+from harmony.cli.polygraphy import polygraphy_command
 from harmony.cli.run import run_command
 from harmony.cli.serve import serve_command, triton_repo_command
 from harmony.version import __version__
@@ -37,6 +38,7 @@ for _command in (
     batch_command,
     build_command,
     gpu_check_command,
+    polygraphy_command,
     serve_command,
     triton_repo_command,
 ):

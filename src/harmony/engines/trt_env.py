@@ -361,6 +361,15 @@ def load_plugin_library(registry, path: Path) -> None:
     }
     if all((op.name, op.version, PLUGIN_NAMESPACE) in registered for op in OPS):
         return
+    register_library(registry, path)
+
+
+def register_library(registry, path: Path) -> None:
+    """`registry.load_library(path)`, the library kept loaded.
+
+    Raises:
+        HarmonyError: TensorRT could not load the library.
+    """
     key = str(Path(path).resolve())
     handle = registry.load_library(key)
     if handle is None:

@@ -10,7 +10,12 @@
   composites with their masks as the inputs (`data_loader.load_data`, also usable as
   `--data-loader-script`), instead of uniform noise, which is no mask.
 
+- `--plugins LIB` (Polygraphy's own option): TensorRT plugin libraries that register through
+  `getCreators` (libharmony_plugins.so) are registered with TensorRT before any loader runs.
+
 Modules: `export` (what Polygraphy loads at start: argument groups only, no torch), `args`
 (the groups), `session` (the session loader of --harmony-ort), `runner` (the Polygraphy runner
-over a harmony runner, for --harmony-torch), `data_loader`.
+over a harmony runner, for --harmony-torch), `data_loader`, `plugins` (the --plugins
+registration), `command` (`harmony polygraphy ARGS`: Polygraphy's CLI with that registration,
+for the tools without an extension hook).
 """

@@ -97,6 +97,27 @@ class HarmonyTorchRunnerArgs(BaseRunnerArgs):
         script.add_runner(runner)
 
 
+class HarmonyTrtPluginsArgs(BaseArgs):
+    """
+    harmony TensorRT plugins: the dynamic plugin libraries named in --plugins, registered.
+    """
+
+    def parse_impl(self, args):
+        """`--plugins` libraries such as libharmony_plugins.so register nothing when Polygraphy
+        loads them (see harmony.polygraphy_ext.plugins): registered here, before any loader."""
+        plugins = args_util.get(args, "plugins")
+        if plugins:
+            from polygraphy.logger import G_LOGGER
+
+            from harmony.errors import HarmonyError
+            from harmony.polygraphy_ext.plugins import register_plugin_libraries
+
+            try:
+                register_plugin_libraries(plugins)
+            except HarmonyError as exc:
+                G_LOGGER.critical(str(exc))
+
+
 class HarmonyDataArgs(BaseArgs):
     """
     harmony data: composites with their masks as the inputs.

@@ -10,6 +10,12 @@ def argument_groups() -> list:
         HarmonyDataArgs,
         HarmonyOrtRunnerArgs,
         HarmonyTorchRunnerArgs,
+        HarmonyTrtPluginsArgs,
     )
 
-    return [HarmonyOrtRunnerArgs(), HarmonyTorchRunnerArgs(), HarmonyDataArgs()]
+    return [
+        HarmonyOrtRunnerArgs(),
+        HarmonyTorchRunnerArgs(),
+        HarmonyDataArgs(),
+        HarmonyTrtPluginsArgs(),
+    ]
