@@ -14,7 +14,6 @@ same destination removes those whose process is gone.
 from __future__ import annotations
 
 import contextlib
-import glob
 import hashlib
 import os
 import re
@@ -61,6 +60,10 @@ def _create_exclusive(path: Path) -> None:
     os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
 
 
+# The random part of a temporary's name `.NAME.PID.HEX.tmp` (HEX: twice as many digits).
+TEMP_TOKEN_BYTES = 6
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike, force: bool = False) -> Iterator[Path]:
     """Yield a temporary path next to `path`; on a clean exit it is renamed to `path`.
@@ -72,10 +75,10 @@ def atomic_output(path: str | os.PathLike, force: bool = False) -> Iterator[Path
         HarmonyError: `path` exists (without `force`), is a folder, or cannot be written.
     """
     path = check_writable(path, force)
-    temp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(6)}.tmp"
+    temp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(TEMP_TOKEN_BYTES)}.tmp"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        remove_stale_temporaries(path)
+        _sweep_once(path.parent)
         _create_exclusive(temp)
     except OSError as exc:
         raise HarmonyError(f"Cannot write {path}: {exc.strerror or exc}.") from None
@@ -88,35 +91,24 @@ def atomic_output(path: str | os.PathLike, force: bool = False) -> Iterator[Path
         temp.unlink(missing_ok=True)  # only left behind by a failure: os.replace moved it
 
 
-def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
-    """Remove the temporaries `atomic_output` left for `path` in processes that are gone
-    (killed before they could clean up); those of live processes stay. Returns what it removed."""
-    path = Path(path)
-    return _remove_stale(path.parent.glob(f".{glob.escape(path.name)}.*.tmp"), path.name)
+# Folders swept of stale temporaries by this process (`_sweep_once`).
+_SWEPT: set[Path] = set()
 
 
-def remove_stale_temporaries_in(folder: str | os.PathLike) -> list[Path]:
-    """`remove_stale_temporaries` for every destination in `folder` at once (a run that writes
-    many files there, before it starts). Returns what it removed."""
-    return _remove_stale(Path(folder).glob(".*.tmp"), None)
-
-
-def _remove_stale(candidates, name: str | None) -> list[Path]:
-    """Remove the `candidates` named as `atomic_output` names its temporaries (for the file
-    `name`, or any) whose process is gone."""
-    stem = re.escape(name) if name is not None else ".+"
-    pattern = re.compile(rf"\.{stem}\.(\d+)\.[0-9a-f]{{12}}\.tmp")
-    removed = []
-    for candidate in candidates:
+def _sweep_once(folder: Path) -> None:
+    """Remove the temporaries `atomic_output` left in `folder` in processes that are gone
+    (killed before they could clean up); those of live processes stay. Once per folder and
+    process: a run writing N files into one folder lists it once, not N times."""
+    if folder in _SWEPT:
+        return
+    _SWEPT.add(folder)
+    pattern = re.compile(rf"\..+\.(\d+)\.[0-9a-f]{{{2 * TEMP_TOKEN_BYTES}}}\.tmp")
+    for candidate in folder.glob(".*.tmp"):
         match = pattern.fullmatch(candidate.name)
         if match is None or _process_alive(int(match.group(1))):
             continue
-        try:
+        with contextlib.suppress(FileNotFoundError):  # another writer swept it
             candidate.unlink()
-            removed.append(candidate)
-        except FileNotFoundError:
-            pass  # another writer swept it
-    return removed
 
 
 def _process_alive(pid: int) -> bool:

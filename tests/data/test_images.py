@@ -5,7 +5,7 @@ from PIL import Image
 
 from harmony.data import read_image, read_mask, write_image
 from harmony.data.png import encode_png
-from harmony.errors import HarmonyError
+from harmony.errors import HarmonyError, HarmonyWarning
 
 
 def _pixels(height, width, channels, dtype, seed=0):
@@ -78,9 +78,11 @@ def test_gray_is_replicated_and_alpha_dropped(tmp_path):
     image, depth = read_image(tmp_path / "gray16.png")
     assert depth == 16
     np.testing.assert_array_equal(_levels(image, 16), np.repeat(gray16[..., None], 3, axis=2))
-    image, _ = read_image(tmp_path / "rgba.png")
+    with pytest.warns(HarmonyWarning, match="alpha channel"):
+        image, _ = read_image(tmp_path / "rgba.png")
     np.testing.assert_array_equal(_levels(image, 8), rgba[..., :3])
-    image, _ = read_image(tmp_path / "rgba16.png")
+    with pytest.warns(HarmonyWarning, match="alpha channel"):
+        image, _ = read_image(tmp_path / "rgba16.png")
     np.testing.assert_array_equal(_levels(image, 16), rgba16[..., :3])
 
 

@@ -23,7 +23,7 @@ from harmony.batch.jobs import Job
 from harmony.batch.overlap import overlapped
 from harmony.data import check_image_output, mask_problems, read_image, read_mask, write_image
 from harmony.errors import HarmonyError, HarmonyWarning
-from harmony.files import check_not_an_input, remove_stale_temporaries_in
+from harmony.files import check_not_an_input
 
 STATUSES = ("done", "skipped", "failed")
 
@@ -89,9 +89,6 @@ def run_jobs(
     (`check_log` first); `on_outcome(status)` after each (progress)."""
     summary = Summary(len(jobs), log)
     start = time.perf_counter()
-    for folder in {job.output.parent for job in jobs}:
-        if folder.is_dir():
-            remove_stale_temporaries_in(folder)
     with open(log, "a+", encoding="utf-8", buffering=1) as records:
         _end_last_line(records)
 

@@ -9,6 +9,7 @@ import click
 
 from harmony.cli.common import user_errors
 from harmony.cli.options import device_option, force_option
+from harmony.serving.batching import Batching
 
 
 def _batching_options(command):
@@ -17,21 +18,21 @@ def _batching_options(command):
         click.option(
             "--max-batch",
             type=click.IntRange(min=1),
-            default=4,
+            default=Batching.max_batch,
             show_default=True,
             help="Largest batch Triton gathers (same-size requests); 1 turns batching off.",
         ),
         click.option(
             "--max-queue-delay-us",
             type=click.IntRange(min=0),
-            default=1000,
+            default=Batching.max_queue_delay_us,
             show_default=True,
             help="How long the dynamic batcher waits for more requests of the same size.",
         ),
         click.option(
             "--instances",
             type=click.IntRange(min=1),
-            default=1,
+            default=Batching.instances,
             show_default=True,
             help="Model instances (Python backend: processes; engines: copies on each GPU).",
         ),
@@ -77,7 +78,6 @@ def serve_command(
     project's runners. Ready once every model is loaded and warm; SIGTERM or Ctrl-C finishes
     the requests in flight and stops the server."""
     from harmony.runtime.backends import backend_for_file
-    from harmony.serving.repository import Batching
     from harmony.serving.server import Endpoints, serve
 
     for model in models:
@@ -123,7 +123,7 @@ def triton_repo_command(models, output, max_batch, max_queue_delay_us, instances
     import tempfile
 
     from harmony.errors import HarmonyError
-    from harmony.serving.repository import Batching, fleet_repository
+    from harmony.serving.repository import fleet_repository
 
     if output.exists() and not force:
         raise HarmonyError(f"{output} already exists; pass --force to replace it")

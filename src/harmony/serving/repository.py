@@ -22,11 +22,11 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 
 from harmony.contract import GRAPH_INPUTS, GRAPH_OUTPUT
 from harmony.errors import HarmonyError
+from harmony.serving.batching import Batching
 from harmony.serving.triton_model import (
     BACKEND_PARAMETER,
     DEVICE_PARAMETER,
@@ -42,28 +42,6 @@ MODEL_PY = (
     'in the Python that runs Triton\'s Python backend)."""\n\n'
     "from harmony.serving.triton_model import TritonPythonModel  # noqa: F401\n"
 )
-
-
-@dataclass(frozen=True)
-class Batching:
-    """How Triton batches and spreads a model's requests.
-
-    Attributes:
-        max_batch: the largest batch Triton gathers; dynamic batching is on when it is above 1.
-        max_queue_delay_us: how long the dynamic batcher waits for requests of the same size.
-        instances: model instances (processes for the Python backend, copies on each GPU).
-    """
-
-    max_batch: int = 4
-    max_queue_delay_us: int = 1000
-    instances: int = 1
-
-    def __post_init__(self) -> None:
-        if self.max_batch < 1 or self.max_queue_delay_us < 0 or self.instances < 1:
-            raise HarmonyError(
-                "the batching needs max batch >= 1, a queue delay >= 0 and instances >= 1, got "
-                f"{self.max_batch}, {self.max_queue_delay_us}, {self.instances}"
-            )
 
 
 def model_name(path: str | os.PathLike) -> str:
