@@ -1,24 +1,17 @@
 /*
  * SPDX-License-Identifier: Apache-2.0
  *
- * CPU kernels of harmonyCpuKernels.h. The loops only walk the tensors; every value comes from the
- * HARMONY_HD functions of the *Math.h headers.
- *
- * KnnTopkFusion scores 8 queries against 8 supports at a time with vector arithmetic: each lane
- * accumulates one dot product over the channels in channel order, multiply then add (the build
- * forbids FMA contraction), exactly the sequence of the scalar loop, so the scores are the same
- * bits. The supports are packed once per batch element as [N/8][C][8] and visited in blocks
- * that stay in cache while every query group of a task passes over them.
+ * CPU kernels of harmonyCpuKernels.h: the thread pool and CascadedLut3D (KnnTopkFusion is in
+ * harmonyCpuKnn.cpp). The loops only walk the tensors; every value comes from the HARMONY_HD
+ * functions of cascadedLut3DMath.h, built without FMA contraction like the CUDA kernels.
  */
 #include "cpu/harmonyCpuKernels.h"
 
 #include "cascadedLut3DPlugin/cascadedLut3DMath.h"
 #include "common/harmonyContract.h"
-#include "knnTopkFusionPlugin/knnTopkFusionMath.h"
 
 #include <algorithm>
 #include <atomic>
-#include <cstring>
 #include <exception>
 #include <mutex>
 #include <thread>
@@ -28,202 +21,6 @@ namespace harmony
 {
 namespace cpu
 {
-namespace
-{
-
-using Vec = float __attribute__((vector_size(32)));
-constexpr int32_t kLanes{8};          // supports per vector
-constexpr int32_t kGroup{8};          // queries scored together, one accumulator each
-constexpr int32_t kGroupsPerTask{8};  // query groups per parallel task
-constexpr int32_t kSupportBlock{32};  // support vectors per cache block
-constexpr int32_t kFusePositions{256}; // positions per parallel task of the weighted sum
-
-int64_t ceilDiv(int64_t a, int64_t b)
-{
-    return (a + b - 1) / b;
-}
-
-//! Supports x * (1 - m) of one batch element, packed [ceil(N/8)][C][8]; lanes past N hold 0.
-std::vector<float> packSupports(
-    float const* x, float const* m, int32_t channels, int32_t nbPositions, ParallelFor const& parallel)
-{
-    int64_t const n = nbPositions;
-    int64_t const vectors = ceilDiv(n, kLanes);
-    std::vector<float> packed(static_cast<size_t>(vectors * channels * kLanes), 0.F);
-    parallel(vectors, [&](int64_t v) {
-        float* out = packed.data() + v * channels * kLanes;
-        int64_t const lanes = std::min<int64_t>(kLanes, n - v * kLanes);
-        for (int32_t c = 0; c < channels; ++c)
-        {
-            for (int64_t lane = 0; lane < lanes; ++lane)
-            {
-                int64_t const s = v * kLanes + lane;
-                out[c * kLanes + lane] = knnSupport(x[c * n + s], m[s]);
-            }
-        }
-    });
-    return packed;
-}
-
-//! Positions whose query x * m has a non-zero element (the others take knnTopkInactive).
-std::vector<int32_t> activeQueries(float const* x, float const* m, int32_t channels, int32_t nbPositions)
-{
-    int64_t const n = nbPositions;
-    std::vector<char> active(static_cast<size_t>(n), 0);
-    for (int32_t c = 0; c < channels; ++c)
-    {
-        for (int64_t q = 0; q < n; ++q)
-        {
-            active[q] = active[q] || knnQuery(x[c * n + q], m[q]) != 0.F;
-        }
-    }
-    std::vector<int32_t> positions;
-    for (int32_t q = 0; q < nbPositions; ++q)
-    {
-        if (active[q])
-        {
-            positions.push_back(q);
-        }
-    }
-    return positions;
-}
-
-//! Top-k of one batch element: values/indices [N, k] row-major (query, rank).
-void knnTopkOne(float const* x, float const* m, float* values, int32_t* indices, int32_t channels,
-    int32_t nbPositions, int32_t k, ParallelFor const& parallel)
-{
-    int64_t const n = nbPositions;
-    std::vector<int32_t> const queries = activeQueries(x, m, channels, nbPositions);
-    for (int32_t q = 0, next = 0; q < nbPositions; ++q)
-    {
-        if (next < static_cast<int32_t>(queries.size()) && queries[next] == q)
-        {
-            knnTopkReset(values + q * static_cast<int64_t>(k), indices + q * static_cast<int64_t>(k), k);
-            ++next;
-        }
-        else
-        {
-            knnTopkInactive(values + q * static_cast<int64_t>(k), indices + q * static_cast<int64_t>(k), k);
-        }
-    }
-    if (queries.empty())
-    {
-        return;
-    }
-    std::vector<float> const supports = packSupports(x, m, channels, nbPositions, parallel);
-    int64_t const vectors = ceilDiv(n, kLanes);
-    int64_t const groups = ceilDiv(static_cast<int64_t>(queries.size()), kGroup);
-    int64_t const tasks = ceilDiv(groups, kGroupsPerTask);
-    parallel(tasks, [&](int64_t task) {
-        int64_t const firstGroup = task * kGroupsPerTask;
-        int64_t const nbGroups = std::min<int64_t>(kGroupsPerTask, groups - firstGroup);
-        // Queries of the task's groups, packed [group][C][8]; lanes past the last query hold 0.
-        std::vector<float> packed(static_cast<size_t>(nbGroups * channels * kGroup), 0.F);
-        for (int64_t g = 0; g < nbGroups; ++g)
-        {
-            for (int32_t i = 0; i < kGroup; ++i)
-            {
-                int64_t const slot = (firstGroup + g) * kGroup + i;
-                if (slot >= static_cast<int64_t>(queries.size()))
-                {
-                    break;
-                }
-                int32_t const q = queries[slot];
-                for (int32_t c = 0; c < channels; ++c)
-                {
-                    packed[(g * channels + c) * kGroup + i] = knnQuery(x[c * n + q], m[q]);
-                }
-            }
-        }
-        for (int64_t v0 = 0; v0 < vectors; v0 += kSupportBlock)
-        {
-            int64_t const v1 = std::min<int64_t>(v0 + kSupportBlock, vectors);
-            for (int64_t g = 0; g < nbGroups; ++g)
-            {
-                float const* groupQueries = packed.data() + g * channels * kGroup;
-                int64_t const firstSlot = (firstGroup + g) * kGroup;
-                int64_t const nbQueries = std::min<int64_t>(kGroup, static_cast<int64_t>(queries.size()) - firstSlot);
-                for (int64_t v = v0; v < v1; ++v)
-                {
-                    float const* vectorSupports = supports.data() + v * channels * kLanes;
-                    Vec dots[kGroup] = {};
-                    for (int32_t c = 0; c < channels; ++c)
-                    {
-                        Vec support;
-                        std::memcpy(&support, vectorSupports + c * kLanes, sizeof(Vec));
-                        float const* query = groupQueries + c * kGroup;
-                        for (int32_t i = 0; i < kGroup; ++i)
-                        {
-                            dots[i] = dots[i] + query[i] * support;
-                        }
-                    }
-                    int64_t const lanes = std::min<int64_t>(kLanes, n - v * kLanes);
-                    for (int64_t i = 0; i < nbQueries; ++i)
-                    {
-                        int64_t const q = queries[firstSlot + i];
-                        for (int64_t lane = 0; lane < lanes; ++lane)
-                        {
-                            knnTopkInsert(values + q * k, indices + q * k, k, dots[i][lane],
-                                static_cast<int32_t>(v * kLanes + lane));
-                        }
-                    }
-                }
-            }
-        }
-    });
-}
-
-//! Softmax-weighted sum of the selected supports of one batch element into out [C, N].
-void knnFuseOne(float const* x, float const* m, float const* values, int32_t const* indices, float* out,
-    int32_t channels, int32_t nbPositions, int32_t k, ParallelFor const& parallel)
-{
-    int64_t const n = nbPositions;
-    std::vector<float> rowMax(static_cast<size_t>(k));
-    std::vector<float> rowSum(static_cast<size_t>(k));
-    for (int32_t r = 0; r < k; ++r)
-    {
-        float const* row = values + knnViewOffset(r, 0, nbPositions);
-        float maximum = row[0];
-        for (int64_t p = 1; p < n; ++p)
-        {
-            maximum = row[p] > maximum ? row[p] : maximum;
-        }
-        float sum = 0.F;
-        for (int64_t p = 0; p < n; ++p)
-        {
-            sum += knnSoftmaxTerm(row[p], maximum);
-        }
-        rowMax[r] = maximum;
-        rowSum[r] = sum;
-    }
-    parallel(ceilDiv(n, kFusePositions), [&](int64_t task) {
-        std::vector<float> weights(static_cast<size_t>(k));
-        std::vector<int32_t> support(static_cast<size_t>(k));
-        int64_t const end = std::min<int64_t>(n, (task + 1) * kFusePositions);
-        for (int64_t p = task * kFusePositions; p < end; ++p)
-        {
-            for (int32_t r = 0; r < k; ++r)
-            {
-                int64_t const f = knnViewOffset(r, static_cast<int32_t>(p), nbPositions);
-                weights[r] = knnSoftmaxWeight(values[f], rowMax[r], rowSum[r]);
-                support[r] = indices[f];
-            }
-            for (int32_t c = 0; c < channels; ++c)
-            {
-                float acc = 0.F;
-                for (int32_t r = 0; r < k; ++r)
-                {
-                    int32_t const j = support[r];
-                    acc += weights[r] * knnSupport(x[c * n + j], m[j]);
-                }
-                out[c * n + p] = acc;
-            }
-        }
-    });
-}
-
-} // namespace
-
 ParallelFor threadParallelFor()
 {
     return [](int64_t total, std::function<void(int64_t)> const& body) {
@@ -293,32 +90,6 @@ void cascadedLut3D(float const* image, float const* mask, float const* knots, fl
             y[p] = cascadedLutPixel(x[p], m[p], bcKnots, bcCurve, planeStride, mapWidth, row, colTaps[j]);
         }
     });
-}
-
-void knnTopk(float const* features, float const* mask, float* values, int32_t* indices, int32_t batch,
-    int32_t channels, int32_t nbPositions, int32_t k, ParallelFor const& parallel)
-{
-    int64_t const n = nbPositions;
-    for (int32_t b = 0; b < batch; ++b)
-    {
-        knnTopkOne(features + b * channels * n, mask + b * n, values + b * n * k, indices + b * n * k, channels,
-            nbPositions, k, parallel);
-    }
-}
-
-void knnTopkFusion(float const* features, float const* mask, float* out, int32_t batch, int32_t channels,
-    int32_t nbPositions, int32_t k, ParallelFor const& parallel)
-{
-    int64_t const n = nbPositions;
-    std::vector<float> values(static_cast<size_t>(n * k));
-    std::vector<int32_t> indices(static_cast<size_t>(n * k));
-    for (int32_t b = 0; b < batch; ++b)
-    {
-        float const* x = features + b * channels * n;
-        float const* m = mask + b * n;
-        knnTopkOne(x, m, values.data(), indices.data(), channels, nbPositions, k, parallel);
-        knnFuseOne(x, m, values.data(), indices.data(), out + b * channels * n, channels, nbPositions, k, parallel);
-    }
 }
 
 } // namespace cpu

@@ -4,7 +4,8 @@
  * The two fused ops on the CPU, in FP32, NCHW contiguous: what libharmony_cpu_ops.so (C ABI,
  * std::thread) and libharmony_ort_ops.so (ONNX Runtime custom ops, ORT's thread pool) both run.
  * Every value is computed by the HARMONY_HD functions of the *Math.h headers that the CUDA
- * kernels use, in the same order, so all three builds give the same bits. Arguments are checked
+ * kernels use; the LUT in the same order (the same bits as the GPU), the KNN's dot products as
+ * an FMA GEMM (harmonyCpuKnn.cpp). Both CPU libraries give the same bits. Arguments are checked
  * by the callers (common/cAbi.h); these functions only compute.
  */
 #ifndef HARMONY_CPU_KERNELS_H
