@@ -70,6 +70,7 @@ def inference_session(
     implementation: str | None = None,
     threads: int | None = None,
     low_memory: bool = False,
+    profile_prefix: str | None = None,
 ):
     """An `onnxruntime.InferenceSession` of `model` (a path or serialized bytes) on `device`.
 
@@ -82,6 +83,8 @@ def inference_session(
         low_memory: no CPU memory arena and no memory pattern: memory goes back after each run
             and none is reserved from the first run's plan, so repeated runs peak like one
             (the ort-custom rows of benchmarks/results/ort_custom.md), at some speed.
+        profile_prefix: ONNX Runtime's per-node profiling on, written where
+            `session.end_profiling()` says (a path starting with this prefix).
 
     Raises:
         HarmonyError: no implementation of the custom nodes can run here (what each needs is
@@ -97,6 +100,9 @@ def inference_session(
     options.enable_mem_pattern = not low_memory
     if threads is not None:
         options.intra_op_num_threads = threads
+    if profile_prefix is not None:
+        options.enable_profiling = True
+        options.profile_file_prefix = profile_prefix
     if custom_ops and implementation is None:
         implementation = custom_ops_implementation()
     source = model if isinstance(model, bytes) else os.fspath(model)
