@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import shlex
 import tempfile
 from pathlib import Path
@@ -27,6 +26,7 @@ from harmony.engines.profiles import parse_resolutions, profile_from_resolutions
 from harmony.export.exporter import onnx_from_checkpoint
 from harmony.models.init import make_random_checkpoint
 from harmony.profiling.environment import environment
+from harmony.profiling.memory import peak_rss_mb
 from results_files import command_line, results_parser, write_results
 
 SEED = 0
@@ -71,9 +71,7 @@ def measure() -> list[dict]:
                     "engine_mib": round(record.engine_bytes / 2**20, 1),
                     "network_layers": record.network_layers,
                     "fp32_islands": {k: list(v) for k, v in record.fp32_islands.items()},
-                    "process_peak_rss_mib": round(
-                        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-                    ),
+                    "process_peak_rss_mib": round(peak_rss_mb()),
                 }
             )
             print(json.dumps(rows[-1]), flush=True)

@@ -26,13 +26,17 @@ from tests.helpers import (
 
 # What a skipped test waited for, by a word of its reason: the run's last lines count them, so
 # a reader of any log (CI's included) sees what was not exercised.
+# The first word found in the reason decides, so the more specific words come first.
 SKIP_CAUSES = (
     ("ONNXRUNTIME_ROOT", "the ONNX Runtime headers (ONNXRUNTIME_ROOT)"),
     ("TENSORRT_ROOT", "the TensorRT headers (TENSORRT_ROOT)"),
     ("HARMONY_OFFICIAL", "the official checkouts (HARMONY_OFFICIAL_AICT / _HDNET)"),
-    ("CUDA", "a GPU"),
-    ("TensorRT", "a GPU"),
-    ("nvcc", "nvcc"),
+    ("nvcc", "the CUDA toolkit (nvcc)"),
+    ("CUDA toolkit", "the CUDA toolkit (nvcc)"),
+    (" is present", "a machine without a GPU or TensorRT (tests of the fallback)"),
+    (" is installed", "a machine without a GPU or TensorRT (tests of the fallback)"),
+    ("extra", "an optional extra"),
+    ("CUDA device", "a GPU"),
 )
 
 

@@ -4,12 +4,15 @@ came only after long work, and messages and exit codes."""
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import signal
 import struct
 import subprocess
 import sys
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,7 +23,7 @@ from PIL import Image
 from harmony.cli.main import bench_alias, cli, export_alias, run_alias
 from harmony.data import read_image, write_image
 from harmony.errors import HarmonyError
-from harmony.files import cache_dir, write_bytes_atomic
+from harmony.files import cache_dir, temporary_path, write_bytes_atomic
 from harmony.models.init import make_random_checkpoint
 from harmony.weights import fitted_checkpoint
 from tests.engines.fakes import write_graph
@@ -179,13 +182,19 @@ write()
 def test_temporaries_of_dead_processes_are_swept_before_a_write(tmp_path):
     dead = subprocess.Popen(["true"])
     dead.wait()
-    stale = tmp_path / f".out.png.{dead.pid}.0123456789ab.tmp"
-    live = tmp_path / f".out.png.{os.getpid()}.0123456789ab.tmp"
+    stale = temporary_path(tmp_path / "out.png", dead.pid)
+    live = temporary_path(tmp_path / "out.png", os.getpid())
+    # Another host's (or container's) temporary on a shared folder: its process id means nothing
+    # here. And a file that only looks like a temporary.
+    name, writer, pid, token = stale.name.removesuffix(".tmp").rsplit(".", 3)
+    elsewhere = stale.with_name(f"{name}.other-host-1.{pid}.{token}.tmp")
+    assert writer != "other-host-1"
     foreign = tmp_path / ".out.png.not-ours.tmp"
-    for path in (stale, live, foreign):
+    for path in (stale, live, elsewhere, foreign):
         path.write_bytes(b"x")
     write_bytes_atomic(tmp_path / "out.png", b"data")
     assert not stale.exists() and live.exists() and foreign.exists()
+    assert elsewhere.exists()
 
 
 # 8. A read-only or invalid HARMONY_CACHE_DIR gave OSError tracebacks.
@@ -208,17 +217,24 @@ def test_fit_refuses_a_size_that_does_not_fit_in_memory(tmp_path, monkeypatch):
     assert "more than the 8.0 GiB available" in result.output
 
 
-# 10. INT8 export without the ONNX Runtime custom-op library failed after the export.
-def test_int8_without_any_custom_op_implementation_is_refused_before_the_trace(
-    tmp_path, monkeypatch
+# 10. INT8 export without the ONNX Runtime custom-op library failed after the export; so does
+# the verification of a TensorRT-target graph.
+@pytest.mark.parametrize(
+    ("options", "needed_by"),
+    [
+        (["--int8"], "INT8 calibration runs the graph's custom nodes"),
+        (["--target", "trt"], "verifying a TensorRT-target graph runs its custom nodes"),
+    ],
+)
+def test_graphs_with_custom_nodes_without_any_implementation_are_refused_before_the_trace(
+    tmp_path, monkeypatch, options, needed_by
 ):
     no_work(monkeypatch, "harmony.export.exporter:onnx_from_model")
     monkeypatch.setenv("HARMONY_PLUGIN_DIR", str(tmp_path))  # neither library
     output = tmp_path / "g.onnx"
-    result = invoke(export_alias, fitted_checkpoint("hdnet-lite"), "-o", output, "--int8")
-    assert result.exit_code == 1 and "INT8 calibration runs the graph's custom nodes" in (
-        result.output
-    )
+    result = invoke(export_alias, fitted_checkpoint("hdnet-lite"), "-o", output, *options)
+    assert result.exit_code == 1 and needed_by in result.output
+    assert result.output.count("build_plugins.sh") == 1  # each missing file named, one hint
 
 
 # 11. harmony-bench --plot without matplotlib failed after the measurements.
@@ -230,15 +246,43 @@ def test_a_plot_without_matplotlib_is_refused_first(lite, tmp_path, monkeypatch)
 
 
 # 12. harmony eval found a bad pair only when it reached it, and kept no score.
-def test_eval_checks_every_pair_before_loading_the_model(tmp_path, lite, monkeypatch):
+# A truncated JPEG (Pillow's verify() reads no JPEG data) was found only when reached.
+@pytest.mark.parametrize("spoiled", ["mask of another size", "truncated JPEG composite"])
+def test_eval_checks_every_pair_before_loading_the_model(tmp_path, lite, monkeypatch, spoiled):
     from harmony.data import make_demo_dataset
 
     samples = make_demo_dataset(tmp_path / "data", count=3, seed=0)
-    Image.new("L", (9, 7)).save(samples[1].mask_path)  # another size
+    if spoiled == "mask of another size":
+        Image.new("L", (9, 7)).save(samples[1].mask_path)
+        named = f"Mask {samples[1].mask_path} is 7x9"
+    else:
+        jpeg = io.BytesIO()
+        Image.open(samples[2].composite_path).save(jpeg, "JPEG", quality=90)
+        samples[2].composite_path.write_bytes(jpeg.getvalue()[: len(jpeg.getvalue()) // 2])
+        named = f"Cannot decode {samples[2].composite_path}"
     no_work(monkeypatch, "harmony.profiling.eval:quality_document")
     result = invoke(cli, "eval", tmp_path / "data", "--model", lite)
     assert result.exit_code == 1 and "found before any work" in result.output
-    assert f"Mask {samples[1].mask_path} is 7x9" in result.output
+    assert named in result.output
+
+
+def test_eval_writes_the_scores_before_a_failure_and_exits_1(tmp_path, lite, monkeypatch):
+    from harmony.data import iharmony, make_demo_dataset
+
+    samples = make_demo_dataset(tmp_path / "data", count=3, seed=0)
+    read_image = iharmony.read_image
+
+    def failing_on_the_second(path):
+        if Path(path) == samples[1].composite_path:
+            raise HarmonyError(f"Cannot decode {path}: gone")
+        return read_image(path)
+
+    monkeypatch.setattr(iharmony, "read_image", failing_on_the_second)
+    report = tmp_path / "scores.json"
+    result = invoke(cli, "eval", tmp_path / "data", "--model", lite, "--json", report)
+    assert result.exit_code == 1 and "stopped at image 2 of 3" in result.output
+    document = json.loads(report.read_text())
+    assert document["images"] == 1 and document["failed"]["index"] == 1
 
 
 def test_eval_keeps_the_scores_of_the_images_before_a_failure():

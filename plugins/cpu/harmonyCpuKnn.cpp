@@ -7,11 +7,12 @@
  *
  * - Only supports that are not all zero are scored. A zero support (a foreground position, or a
  *   zero feature vector) scores exactly +0 against every finite query, so the first k of them
- *   (lowest indices) enter every list as candidates of value 0 and the rest cannot matter. Where a
- *   query holds a non-finite element (0 * inf is NaN), every support is scored as before.
+ *   (lowest indices) enter every list as candidates of value 0 and the rest cannot matter. Where
+ *   any query of the batch element holds a non-finite element (0 * inf is NaN), every support of
+ *   that batch element is scored.
  * - The packed supports [S/16][C][16] are scored against groups of 6 queries: 6 accumulators of
- *   16 lanes, fused multiply-adds (the ground truth is the float64 reference, `harmony.ops`; the
- *   sums are not those of a scalar loop), compiled for AVX-512, AVX2+FMA and a generic target and
+ *   16 lanes, fused multiply-adds (the sums round unlike a scalar loop's; the tests compare them
+ *   with the PyTorch reference `harmony.ops` within a tolerance), compiled for AVX-512, AVX2+FMA and a generic target and
  *   chosen at load time (target_clones). A lane enters the running top-k only when it is not
  *   below the query's current k-th value, so after the first blocks almost none does.
  */

@@ -2,7 +2,7 @@
  * SPDX-License-Identifier: Apache-2.0
  *
  * Per-element arithmetic of KnnTopkFusion, shared verbatim by the CUDA kernels
- * (knnTopkFusionKernel.cu) and the CPU library (cpu/harmonyCpuOps.cpp).
+ * (knnTopkFusionKernel.cu) and the CPU library (cpu/harmonyCpuKnn.cpp).
  *
  * Semantics (src/harmony/ops/knn_topk_fusion.py), per batch element with N = h*w positions:
  *   Q = x * m, S = x * (1 - m)                         both [C, N]

@@ -12,14 +12,15 @@ This is the one module that calls both the exporter and the engine builder.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from harmony.contract import DEFAULT_RESOLUTIONS
-from harmony.engines.build import engine_from_onnx
-from harmony.engines.profiles import profile_from_resolutions
+from harmony.engines.build import BuildOptions, BuiltEngine, engine_from_onnx
+from harmony.engines.profiles import Profile, profile_from_resolutions
 from harmony.errors import HarmonyError
-from harmony.export.exporter import onnx_from_checkpoint
+from harmony.export.exporter import ExportReport, onnx_from_checkpoint
 from harmony.files import cache_dir, sha256_file
 from harmony.runtime.backends import Backend
 from harmony.runtime.sources import ModelSource
@@ -69,6 +70,23 @@ def cached_export(checkpoint: Path, target: str, precision: str) -> Path:
     if not path.exists():
         onnx_from_checkpoint(checkpoint, path, target=target, precision=precision)
     return path
+
+
+def exported_engine(
+    checkpoint: Path,
+    engine: Path,
+    profile: Profile,
+    options: BuildOptions,
+    exported: Callable[[ExportReport], None],
+    force: bool = False,
+    **export_options,
+) -> BuiltEngine:
+    """`harmony-export --engine`: `checkpoint` exported (`onnx_from_checkpoint` with
+    `export_options`, its report handed to `exported`), then the engine of that graph built to
+    `engine` for `profile`."""
+    report = onnx_from_checkpoint(checkpoint, force=force, **export_options)
+    exported(report)
+    return engine_from_onnx(report.path, profile, engine, options, force=force)
 
 
 def macs_graph(source: ModelSource) -> Path:

@@ -7,22 +7,30 @@ write"), with `check_not_an_input` (an output is never one of the command's inpu
 in the destination folder, then renames: a failed or interrupted write (Ctrl-C, SIGTERM: the
 commands turn it into an exit that runs the clean-up) leaves no partial file behind and never
 replaces an existing one. A process killed outright (kill -9, a power cut) cannot clean up: its
-temporary is named after its process id (`.NAME.<pid>.<hex>.tmp`), and the next write of the
-same destination removes those whose process is gone.
+temporary is named after its host, PID namespace and process id
+(`.NAME.<host>-<pidns>.<pid>.<hex>.tmp`), and the first write of a process into a folder removes
+those of its own host and namespace whose process is gone (once per folder and process). Those of
+other hosts or containers sharing the folder (shards of one batch on a shared volume) are left
+alone: their process ids mean nothing here.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 import re
 import secrets
 import shutil
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 from harmony.errors import HarmonyError
+
+# The random part of a temporary's name `.NAME.WRITER.PID.HEX.tmp` (HEX: twice as many digits).
+TEMP_TOKEN_BYTES = 6
 
 
 def check_writable(path: str | os.PathLike, force: bool = False) -> Path:
@@ -42,7 +50,7 @@ def check_writable(path: str | os.PathLike, force: bool = False) -> Path:
         folder = folder.parent
     if not folder.is_dir():
         raise HarmonyError(f"Cannot write {path}: {folder} is a file, not a folder.")
-    probe = folder / f".harmony-write-probe.{secrets.token_hex(6)}.tmp"
+    probe = folder / f".harmony-write-probe.{secrets.token_hex(TEMP_TOKEN_BYTES)}.tmp"
     try:
         _create_exclusive(probe)
         probe.unlink()
@@ -60,10 +68,6 @@ def _create_exclusive(path: Path) -> None:
     os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
 
 
-# The random part of a temporary's name `.NAME.PID.HEX.tmp` (HEX: twice as many digits).
-TEMP_TOKEN_BYTES = 6
-
-
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike, force: bool = False) -> Iterator[Path]:
     """Yield a temporary path next to `path`; on a clean exit it is renamed to `path`.
@@ -75,7 +79,7 @@ def atomic_output(path: str | os.PathLike, force: bool = False) -> Iterator[Path
         HarmonyError: `path` exists (without `force`), is a folder, or cannot be written.
     """
     path = check_writable(path, force)
-    temp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(TEMP_TOKEN_BYTES)}.tmp"
+    temp = temporary_path(path, os.getpid())
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         _sweep_once(path.parent)
@@ -91,6 +95,23 @@ def atomic_output(path: str | os.PathLike, force: bool = False) -> Iterator[Path
         temp.unlink(missing_ok=True)  # only left behind by a failure: os.replace moved it
 
 
+def temporary_path(path: Path, pid: int) -> Path:
+    """A fresh temporary name for `path` of the process `pid` of this host and PID namespace."""
+    token = secrets.token_hex(TEMP_TOKEN_BYTES)
+    return path.parent / f".{path.name}.{_writer()}.{pid}.{token}.tmp"
+
+
+@functools.cache
+def _writer() -> str:
+    """This host and PID namespace, as a file-name part: where a process id can be looked up."""
+    host = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:63] or "host"
+    try:
+        namespace = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        namespace = 0
+    return f"{host}-{namespace}"
+
+
 # Folders swept of stale temporaries by this process (`_sweep_once`).
 _SWEPT: set[Path] = set()
 
@@ -98,16 +119,19 @@ _SWEPT: set[Path] = set()
 def _sweep_once(folder: Path) -> None:
     """Remove the temporaries `atomic_output` left in `folder` in processes that are gone
     (killed before they could clean up); those of live processes stay. Once per folder and
-    process: a run writing N files into one folder lists it once, not N times."""
-    if folder in _SWEPT:
+    process: a run writing N files into one folder lists it once, not N times. Best effort: a
+    temporary that cannot be removed (another writer swept it, no permission) stays."""
+    key = folder.resolve()
+    if key in _SWEPT:
         return
-    _SWEPT.add(folder)
-    pattern = re.compile(rf"\..+\.(\d+)\.[0-9a-f]{{{2 * TEMP_TOKEN_BYTES}}}\.tmp")
+    _SWEPT.add(key)
+    writer = re.escape(_writer())
+    pattern = re.compile(rf"\..+\.{writer}\.(\d+)\.[0-9a-f]{{{2 * TEMP_TOKEN_BYTES}}}\.tmp")
     for candidate in folder.glob(".*.tmp"):
         match = pattern.fullmatch(candidate.name)
         if match is None or _process_alive(int(match.group(1))):
             continue
-        with contextlib.suppress(FileNotFoundError):  # another writer swept it
+        with contextlib.suppress(OSError):
             candidate.unlink()
 
 

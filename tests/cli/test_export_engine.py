@@ -50,8 +50,8 @@ def test_engine_problems_fail_before_exporting(lite, tmp_path, monkeypatch, args
 def recorded(monkeypatch):
     """What the export command hands on: the engine request it checks and the graph batch it
     exports (the export itself stops there with an error)."""
+    import harmony.artifacts as artifacts
     import harmony.cli.export as export_command
-    import harmony.export.exporter as exporter
     from harmony.errors import HarmonyError
 
     seen = {}
@@ -59,12 +59,12 @@ def recorded(monkeypatch):
     def check(engine, precision, force):
         seen["engine"] = engine
 
-    def export(checkpoint, output, **options):
+    def export(checkpoint, **options):
         seen["batch"] = options["batch"]
         raise HarmonyError("stopped before exporting")
 
     monkeypatch.setattr(export_command, "_check_engine_prerequisites", check)
-    monkeypatch.setattr(exporter, "onnx_from_checkpoint", export)
+    monkeypatch.setattr(artifacts, "onnx_from_checkpoint", export)
     return seen
 
 

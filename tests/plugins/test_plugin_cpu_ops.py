@@ -78,7 +78,7 @@ def test_cascaded_lut_rejects_bad_shapes_like_reference(cpu_ops_dir):
 
 @pytest.mark.parametrize("mask", MASKS)
 @pytest.mark.parametrize("k", [1, 3, 32])
-# 851 positions: several support blocks and query tasks of the CPU kernel, a partial vector.
+# 851 positions: several query tasks of the CPU kernel and a partial vector of 16 supports.
 @pytest.mark.parametrize(
     "shape", [(2, 8, 7, 9), (1, 5, 6, 6), (1, 6, 37, 23)], ids=lambda s: "x".join(map(str, s))
 )
@@ -93,6 +93,23 @@ def test_knn_topk_fusion_equals_reference(cpu_ops_dir, shape, k, mask):
     torch.testing.assert_close(actual, expected, rtol=3e-5, atol=1e-5)
     torch.testing.assert_close(
         actual, knn_topk_fusion_materialized(features, m, k=k), rtol=3e-5, atol=1e-5
+    )
+
+
+@pytest.mark.parametrize("k", [1, 32])
+@pytest.mark.parametrize("mask", ["binary", "zeros"])
+def test_knn_over_several_support_blocks_equals_reference(cpu_ops_dir, k, mask):
+    """2304 positions, over 1024 of them scored supports: more than one cache block (64 vectors
+    of 16) of the CPU kernel. Integer features make every dot product exact; with random ones,
+    candidates a few ulps apart may swap ranks within the top-k, which moves them in the [k, N]
+    view (the reference and the kernel round the dot products differently)."""
+    from harmony.plugins import cpu
+
+    features, m = knn_inputs(1, 6, 48, 48, mask=mask, seed=k, integer=True)
+    assert int((m == 0).sum()) > 1024
+    expected = knn_topk_fusion(features, m, k=k)
+    torch.testing.assert_close(
+        cpu.knn_topk_fusion(features, m, k=k), expected, rtol=3e-5, atol=1e-5
     )
 
 

@@ -15,8 +15,10 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+import torch
 
 from harmony.contract import CASCADED_LUT, KNN_TOPK_FUSION, PLUGIN_NAMESPACE_ATTR
+from harmony.polygraphy_ext.command import plugin_paths
 
 ARCH_OPS = {"aict": CASCADED_LUT.name, "hdnet-lite": KNN_TOPK_FUSION.name}
 
@@ -158,13 +160,20 @@ def test_sanitized_trt_target_graphs_build_with_our_plugin(
         "--harmony-data", "demo", "--harmony-res", "128",
         env={"POLYGRAPHY_USE_TENSORRT_RTX": "1"}, cwd=tmp_path,
     )  # fmt: skip
-    # Without a GPU the engine is built and saved, and then cannot be deserialized.
     log = run.stdout + run.stderr
-    assert run.returncode == 0 or "Could not deserialize engine" in log, log[-3000:]
+    if torch.cuda.is_available():
+        assert run.returncode == 0, log[-3000:]
+    else:  # the engine is built and saved, and then cannot be deserialized
+        assert "Could not deserialize engine" in log, log[-3000:]
     convert = polygraphy(
         "convert", sanitized, "--convert-to", "trt", "-o", converted, *plugins, *PROFILE,
-        command=(HARMONY, "polygraphy"), cwd=tmp_path,
+        command=(HARMONY, "polygraphy"), env={"POLYGRAPHY_USE_TENSORRT_RTX": "1"}, cwd=tmp_path,
     )  # fmt: skip
     assert convert.returncode == 0, convert.stdout[-3000:] + convert.stderr[-3000:]
     for engine in (ran, converted):
         assert ARCH_OPS[arch].encode() in engine.read_bytes(), engine
+
+
+def test_every_spelling_of_plugins_is_registered():
+    argv = ["run", "m.onnx", "--plugins", "a.so", "b.so", "--trt", "--plugins=c.so", "x.onnx"]
+    assert plugin_paths(argv) == ["a.so", "b.so", "c.so"]

@@ -10,16 +10,8 @@ from pathlib import Path
 import click
 
 from harmony.cli.common import user_errors
-from harmony.cli.options import (
-    backend_option,
-    device_option,
-    force_option,
-    harmony_errors_as_bad_parameter,
-    kernels_option,
-    model_option,
-    no_size_check_option,
-    precision_option,
-)
+from harmony.cli.groups import RunnerArgs, RunnerRequest, option_groups
+from harmony.cli.options import force_option, harmony_errors_as_bad_parameter
 from harmony.errors import HarmonyError
 
 # Seconds between two progress lines where stderr is not a terminal.
@@ -35,8 +27,8 @@ def _shard(value: str | None):
 
 
 @click.command("batch")
+@user_errors
 @click.argument("source", type=click.Path(path_type=Path))
-@model_option
 @click.option(
     "-o",
     "--output",
@@ -46,10 +38,6 @@ def _shard(value: str | None):
     help="Output folder: outputs keep their composite's file name (a manifest's "
     "output column, where given, wins).",
 )
-@backend_option
-@device_option
-@precision_option
-@kernels_option(multiple=False)
 @click.option(
     "--batch",
     type=click.IntRange(min=1),
@@ -82,24 +70,18 @@ def _shard(value: str | None):
 )
 @click.option("--fail-fast", is_flag=True, help="Stop at the first failed image.")
 @click.option("--quiet", is_flag=True, help="No progress and no summary; errors only.")
-@no_size_check_option
+@option_groups(RunnerArgs())
 @force_option
-@user_errors
 def batch_command(
     source,
-    model_path,
     out_dir,
-    backend,
-    device,
-    precision,
-    kernels,
     batch,
     workers,
     shard,
     log_path,
     fail_fast,
     quiet,
-    no_size_check,
+    request: RunnerRequest,
     force,
 ):
     """Harmonize every composite of SOURCE with MODEL: an iHarmony4 folder (composite_images/,
@@ -110,7 +92,6 @@ def batch_command(
     any failed."""
     from harmony.batch.jobs import jobs_from_source
     from harmony.batch.run import RunOptions, check_log, default_log, run_jobs
-    from harmony.runtime.backends import runner_for
 
     jobs = jobs_from_source(source, out_dir)
     listed = len(jobs)
@@ -118,8 +99,8 @@ def batch_command(
         jobs = [job for job in jobs if shard.holds(job)]
     log = log_path or default_log(source, out_dir, shard.label if shard else None)
     check_log(log, source)
-    runner = runner_for(model_path, backend, device, precision, kernels=kernels)
-    options = RunOptions(batch, workers, force, fail_fast, not no_size_check)
+    runner = request.runner()
+    options = RunOptions(batch, workers, force, fail_fast, request.size_check)
     of_shard = f" (shard {shard.index}/{shard.count} of {listed})" if shard else ""
     with runner, _progress(len(jobs), quiet) as advance:
         if not quiet:

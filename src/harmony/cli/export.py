@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -59,34 +58,38 @@ def export_command(
     pipeline: PSNR >= 60 dB in FP32, >= 40 dB in FP16; INT8: >= 35 dB for AICT, >= 30 dB for
     HDNet, and, for fitted weights, >= 80% of the FP32 held-out PSNR gain kept).
     """
-    from harmony.export.exporter import onnx_from_checkpoint
+    export_options = {
+        "output": output,
+        "arch": None if arch == "auto" else arch,
+        "target": graph.target,
+        "precision": graph.precision,
+        "calibration": calibration,
+        "io_fp16": graph.io_fp16,
+        "opset": graph.opset,
+        "batch": graph.batch,
+        "verify": not no_verify,
+    }
+    if engine is None:
+        from harmony.export.exporter import onnx_from_checkpoint
 
-    if engine is not None:
-        _check_engine_prerequisites(engine, graph.precision, force)
-        if engine.profile.min[0] != engine.profile.max[0]:
-            graph = replace(graph, batch=None)  # an engine of several batches: a dynamic graph
-    report = onnx_from_checkpoint(
+        click.echo(_summary(onnx_from_checkpoint(checkpoint, force=force, **export_options)))
+        return
+    from harmony.artifacts import exported_engine
+    from harmony.cli.build import describe_build
+
+    _check_engine_prerequisites(engine, graph.precision, force)
+    if engine.profile.min[0] != engine.profile.max[0]:
+        export_options["batch"] = None  # an engine of several batches: a dynamic graph
+    built = exported_engine(
         checkpoint,
-        output,
-        arch=None if arch == "auto" else arch,
-        target=graph.target,
-        precision=graph.precision,
-        calibration=calibration,
-        io_fp16=graph.io_fp16,
-        opset=graph.opset,
-        batch=graph.batch,
+        engine.path,
+        engine.profile,
+        engine.options,
+        lambda report: click.echo(_summary(report)),
         force=force,
-        verify=not no_verify,
+        **export_options,
     )
-    click.echo(_summary(report))
-    if engine is not None:
-        from harmony.cli.build import describe_build
-        from harmony.engines.build import engine_from_onnx
-
-        built = engine_from_onnx(
-            report.path, engine.profile, engine.path, engine.options, force=force
-        )
-        click.echo(describe_build(built))
+    click.echo(describe_build(built))
 
 
 def _check_engine_prerequisites(engine: EngineRequest, precision: str, force: bool) -> None:

@@ -8,8 +8,9 @@ another (the INT8 calibration on the graph's precision, the engine on the graph'
 batch). A `HarmonyError` raised while parsing is a user error like any other (`user_errors`,
 which must wrap the command outside the groups: put it right below `@click.command`).
 
-Only the contract, the engines' profile parser and build options, and the backend registry are
-imported here (no torch, no onnx), so that `--help` and argument errors are instant.
+Only the contract, the engines' profile parser and build options, the backend registry and
+`harmony.serving.batching` are imported here (no torch, no onnx), so that `--help` and argument
+errors are instant.
 """
 
 from __future__ import annotations
@@ -24,7 +25,17 @@ from typing import TYPE_CHECKING
 
 import click
 
-from harmony.cli.options import FORCE_HELP, harmony_errors_as_bad_parameter, resolutions_param
+from harmony.cli.options import (
+    FORCE_HELP,
+    backend_param,
+    device_param,
+    harmony_errors_as_bad_parameter,
+    kernels_param,
+    model_param,
+    no_size_check_param,
+    precision_param,
+    resolutions_param,
+)
 from harmony.contract import (
     CALIBRATION_METHODS,
     CASCADED_LUT,
@@ -37,9 +48,11 @@ from harmony.contract import (
 from harmony.engines.profiles import Profile, parse_resolution, profile_from_options
 from harmony.engines.trt_env import RUNTIMES, parse_compute_capabilities
 from harmony.errors import HarmonyError
+from harmony.serving.batching import Batching
 
 if TYPE_CHECKING:
     from harmony.engines.build import BuildOptions
+    from harmony.runtime.base import Runner
 
 
 class OptionGroup(abc.ABC):
@@ -96,6 +109,57 @@ def option_groups(*groups: OptionGroup) -> Callable:
 
 def _option(*declarations: str, **attributes) -> click.Option:
     return click.Option(list(declarations), **attributes)
+
+
+@dataclass(frozen=True)
+class RunnerRequest:
+    """The model a command runs and how (`harmony run`, `harmony batch`)."""
+
+    model: Path
+    backend: str | None  # None: from the model file
+    device: str | None  # None: the backend's default
+    precision: str | None  # None: the model's own
+    kernels: str | None  # None: auto
+    size_check: bool  # refuse a size the memory guard estimates too large
+
+    def runner(self) -> Runner:
+        """The runner (`harmony.runtime.backends.runner_for`), not yet activated.
+
+        Raises:
+            HarmonyError: the backend cannot run the model here (the reason is named).
+        """
+        from harmony.runtime.backends import runner_for
+
+        return runner_for(
+            self.model, self.backend, self.device, self.precision, kernels=self.kernels
+        )
+
+
+class RunnerArgs(OptionGroup):
+    """`--model` with `--backend`, `--device`, `--precision`, `--kernels` and `--no-size-check`
+    -> `RunnerRequest`."""
+
+    dest = "request"
+
+    def make_options(self) -> list[click.Option]:
+        return [
+            model_param(),
+            backend_param(),
+            device_param(),
+            precision_param(),
+            kernels_param(multiple=False),
+            no_size_check_param(),
+        ]
+
+    def parse(self, values: dict, parsed: dict) -> RunnerRequest:
+        return RunnerRequest(
+            model=values["model_path"],
+            backend=values["backend"],
+            device=values["device"],
+            precision=values["precision"],
+            kernels=values["kernels"],
+            size_check=not values["no_size_check"],
+        )
 
 
 class ProfileArgs(OptionGroup):
@@ -455,3 +519,37 @@ __all__ = [
     "ReportPaths",
     "option_groups",
 ]
+
+
+class BatchingArgs(OptionGroup):
+    """`--max-batch`, `--max-queue-delay-us`, `--instances` -> `Batching`."""
+
+    dest = "batching"
+
+    def make_options(self) -> list[click.Option]:
+        return [
+            click.Option(
+                ["--max-batch"],
+                type=click.IntRange(min=1),
+                default=Batching.max_batch,
+                show_default=True,
+                help="Largest batch Triton gathers (same-size requests); 1 turns batching off.",
+            ),
+            click.Option(
+                ["--max-queue-delay-us"],
+                type=click.IntRange(min=0),
+                default=Batching.max_queue_delay_us,
+                show_default=True,
+                help="How long the dynamic batcher waits for more requests of the same size.",
+            ),
+            click.Option(
+                ["--instances"],
+                type=click.IntRange(min=1),
+                default=Batching.instances,
+                show_default=True,
+                help="Model instances (Python backend: processes; engines: copies on each GPU).",
+            ),
+        ]
+
+    def parse(self, values: dict, parsed: dict) -> Batching:
+        return Batching(values["max_batch"], values["max_queue_delay_us"], values["instances"])

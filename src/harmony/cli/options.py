@@ -61,34 +61,44 @@ def force_option(command):
     return click.option("--force", is_flag=True, help=FORCE_HELP)(command)
 
 
-def model_option(command):
+def model_param() -> click.Option:
     """`--model`: the model file a runner runs (parsed as `model_path`)."""
-    return click.option(
-        "--model",
-        "model_path",
+    return click.Option(
+        ["--model", "model_path"],
         type=click.Path(path_type=Path),
         required=True,
         help="Checkpoint, .onnx or .engine.",
-    )(command)
+    )
 
 
-def no_size_check_option(command):
+def no_size_check_param() -> click.Option:
     """`--no-size-check`: run where the estimated peak memory exceeds what is available."""
-    return click.option(
-        "--no-size-check",
+    return click.Option(
+        ["--no-size-check"],
         is_flag=True,
         help="Run even where the estimated peak memory exceeds what is available.",
-    )(command)
+    )
 
 
-def device_option(command):
+def device_param() -> click.Option:
     """`--device cpu|cuda` of the commands that run one model; None: the backend's default."""
-    return click.option(
-        "--device",
+    return click.Option(
+        ["--device"],
         type=click.Choice(["cpu", "cuda"]),
         default=None,
         help="Default: the backend's first available (torch: cuda, else cpu; trt: cuda).",
-    )(command)
+    )
+
+
+def device_option(command):
+    """`device_param` as a decorator."""
+    return with_param(command, device_param())
+
+
+def with_param(command, param: click.Parameter):
+    """`command` with `param` added, as click's own option decorators add theirs."""
+    command.__click_params__ = [*getattr(command, "__click_params__", []), param]
+    return command
 
 
 def resolutions_param(help_text: str) -> click.Option:
@@ -105,28 +115,20 @@ def resolutions_param(help_text: str) -> click.Option:
 
 def resolutions_option(help_text: str) -> Callable:
     """`resolutions_param` as a decorator."""
-
-    def decorate(command):
-        command.__click_params__ = [
-            *getattr(command, "__click_params__", []),
-            resolutions_param(help_text),
-        ]
-        return command
-
-    return decorate
+    return lambda command: with_param(command, resolutions_param(help_text))
 
 
-def precision_option(command):
+def precision_param() -> click.Option:
     """`--precision fp32|fp16|int8` for one run; default: the model's own (fp32 for a
     checkpoint, a graph's or engine's precision otherwise)."""
-    return click.option(
-        "--precision",
+    return click.Option(
+        ["--precision"],
         default=None,
         callback=harmony_errors_as_bad_parameter(lambda v: None if v is None else _precision(v)),
         help="fp32, fp16 or int8 (torch backend: fp16 needs CUDA; int8 is a graph precision). "
         "Default: the model's own precision; an .onnx graph or engine runs only at the "
         "precision it was made with.",
-    )(command)
+    )
 
 
 def precisions_option(command):
@@ -156,17 +158,17 @@ def backends_option(command):
     )(command)
 
 
-def backend_option(command):
+def backend_param() -> click.Option:
     """`--backend NAME` for one run; default: from the model file's suffix."""
-    return click.option(
-        "--backend",
+    return click.Option(
+        ["--backend"],
         type=click.Choice(backend_names()),
         default=None,
         help="Default: from the model file (checkpoint: torch, .onnx: ort, .engine: trt).",
-    )(command)
+    )
 
 
-def kernels_option(multiple: bool) -> Callable:
+def kernels_param(multiple: bool) -> click.Option:
     """`--kernels`: the torch backend's fused-op implementation(s): reference (harmony.ops) or
     fused (the plugin kernels, CUDA); auto (default) picks per device. Gives None for auto."""
     parse_list = comma_separated(KERNELS)
@@ -181,11 +183,16 @@ def kernels_option(multiple: bool) -> Callable:
         return value
 
     auto = "both on CUDA, reference on the CPU" if multiple else "fused on CUDA where built"
-    return click.option(
-        "--kernels",
+    return click.Option(
+        ["--kernels"],
         default="auto",
         show_default=True,
         callback=callback,
         help=f"torch backend only: {'comma-separated ' if multiple else ''}reference "
         f"(harmony.ops) or fused (plugin kernels, CUDA); auto: {auto}.",
     )
+
+
+def kernels_option(multiple: bool) -> Callable:
+    """`kernels_param` as a decorator."""
+    return lambda command: with_param(command, kernels_param(multiple))

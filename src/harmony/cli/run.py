@@ -8,19 +8,12 @@ from pathlib import Path
 import click
 
 from harmony.cli.common import elapsed_progress, user_errors
-from harmony.cli.options import (
-    backend_option,
-    device_option,
-    force_option,
-    kernels_option,
-    model_option,
-    no_size_check_option,
-    precision_option,
-)
+from harmony.cli.groups import RunnerArgs, RunnerRequest, option_groups
+from harmony.cli.options import force_option
 
 
 @click.command("run")
-@model_option
+@user_errors
 @click.option(
     "--image",
     "image_path",
@@ -43,25 +36,9 @@ from harmony.cli.options import (
     required=True,
     help="Output image (.png keeps 16-bit input at 16 bits).",
 )
-@backend_option
-@device_option
-@precision_option
-@kernels_option(multiple=False)
-@no_size_check_option
+@option_groups(RunnerArgs())
 @force_option
-@user_errors
-def run_command(
-    model_path,
-    image_path,
-    mask_path,
-    output,
-    backend,
-    device,
-    precision,
-    kernels,
-    no_size_check,
-    force,
-):
+def run_command(image_path, mask_path, output, request: RunnerRequest, force):
     """Harmonize IMAGE inside MASK with MODEL and write the result at the input's bit depth.
 
     Every argument is checked before the inference starts: the output (suffix, bit depth,
@@ -70,12 +47,12 @@ def run_command(
     """
     from harmony.data import check_image_output, mask_problems, read_image, read_mask
     from harmony.files import check_not_an_input
-    from harmony.runtime.backends import get_backend, runner_for
+    from harmony.runtime.backends import get_backend
 
-    inputs = {"composite": image_path, "mask": mask_path, "model": model_path}
+    inputs = {"composite": image_path, "mask": mask_path, "model": request.model}
     check_not_an_input(output, inputs)
     check_image_output(output, force=force)
-    runner = runner_for(model_path, backend, device, precision, kernels=kernels)
+    runner = request.runner()
     image, bit_depth = read_image(image_path)
     check_image_output(output, bit_depth, force)
     mask = read_mask(mask_path, size=tuple(image.shape[-2:]), image_path=image_path)
@@ -83,7 +60,7 @@ def run_command(
         click.echo(f"warning: {problem}", err=True)
     height, width = image.shape[-2:]
     with runner:
-        if not no_size_check and runner.arch is not None:
+        if request.size_check and runner.arch is not None:
             from harmony.runtime.limits import refuse_if_too_large
 
             refuse_if_too_large(

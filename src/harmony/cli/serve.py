@@ -8,47 +8,18 @@ from pathlib import Path
 import click
 
 from harmony.cli.common import user_errors
+from harmony.cli.groups import BatchingArgs, option_groups
 from harmony.cli.options import device_option, force_option
 from harmony.serving.batching import Batching
 
 
-def _batching_options(command):
-    """--max-batch, --max-queue-delay-us, --instances."""
-    options = [
-        click.option(
-            "--max-batch",
-            type=click.IntRange(min=1),
-            default=Batching.max_batch,
-            show_default=True,
-            help="Largest batch Triton gathers (same-size requests); 1 turns batching off.",
-        ),
-        click.option(
-            "--max-queue-delay-us",
-            type=click.IntRange(min=0),
-            default=Batching.max_queue_delay_us,
-            show_default=True,
-            help="How long the dynamic batcher waits for more requests of the same size.",
-        ),
-        click.option(
-            "--instances",
-            type=click.IntRange(min=1),
-            default=Batching.instances,
-            show_default=True,
-            help="Model instances (Python backend: processes; engines: copies on each GPU).",
-        ),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
-
-
 @click.command("serve")
+@user_errors
 @click.argument("models", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--http-port", type=click.IntRange(1, 65535), default=8000, show_default=True)
 @click.option("--grpc-port", type=click.IntRange(1, 65535), default=8001, show_default=True)
 @click.option("--metrics-port", type=click.IntRange(1, 65535), default=8002, show_default=True)
-@_batching_options
 @click.option("--backend", default=None, help="Default: each model file's own (see harmony-run).")
 @device_option
 @click.option(
@@ -58,19 +29,17 @@ def _batching_options(command):
     show_default=True,
     help="Seconds to finish the requests in flight after SIGTERM or Ctrl-C.",
 )
-@user_errors
+@option_groups(BatchingArgs())
 def serve_command(
     models,
     host,
     http_port,
     grpc_port,
     metrics_port,
-    max_batch,
-    max_queue_delay_us,
-    instances,
     backend,
     device,
     exit_timeout,
+    batching: Batching,
 ):
     """Serve MODELs (checkpoints, .onnx graphs, engines) on Triton Inference Server: for each,
     a model of image/mask tensors (FP32 [B,3,H,W] and [B,1,H,W] in [0,1] -> harmonized) and a
@@ -94,7 +63,7 @@ def serve_command(
     status = serve(
         list(models),
         endpoints,
-        Batching(max_batch, max_queue_delay_us, instances),
+        batching,
         backend,
         device,
         exit_timeout,
@@ -104,18 +73,18 @@ def serve_command(
 
 
 @click.command("triton-repo")
+@user_errors
 @click.argument("models", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True)
-@_batching_options
 @click.option(
     "--mount",
     default="/models",
     show_default=True,
     help="Where the repository is mounted in the Triton container (for library paths).",
 )
+@option_groups(BatchingArgs())
 @force_option
-@user_errors
-def triton_repo_command(models, output, max_batch, max_queue_delay_us, instances, mount, force):
+def triton_repo_command(models, output, mount, batching: Batching, force):
     """Write a Triton model repository for MODELs: an engine as tensorrt_plan (its plugin
     library in plugins/), a .onnx graph as onnxruntime_onnx (TensorRT-target graphs name
     libharmony_ort_ops.so), a checkpoint as Python backend models run by harmony."""
@@ -129,9 +98,7 @@ def triton_repo_command(models, output, max_batch, max_queue_delay_us, instances
         raise HarmonyError(f"{output} already exists; pass --force to replace it")
     staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.absolute().parent))
     try:
-        names = fleet_repository(
-            list(models), staging, Batching(max_batch, max_queue_delay_us, instances), mount
-        )
+        names = fleet_repository(list(models), staging, batching, mount)
         if output.exists():
             shutil.rmtree(output)
         staging.rename(output)

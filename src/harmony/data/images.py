@@ -147,7 +147,8 @@ def mask_problems(image_path: Path, mask_path: Path, mask: torch.Tensor) -> list
 
 def image_size(path: str | os.PathLike) -> tuple[int, int]:
     """(H, W) of the image `read_image` would return (EXIF orientation applied), from its header,
-    the file's structure checked without decoding its pixels (PNG chunks and CRCs).
+    the file's structure checked without decoding its full pixels (PNG: chunks and CRCs; JPEG:
+    decoded at 1/8 scale, which finds a truncated file).
 
     Raises:
         HarmonyError: as `read_image` would for a missing, foreign, corrupt or too large file.
@@ -172,7 +173,11 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
             image.verify()  # (Pillow: only right after opening)
         with Image.open(path) as image:
             turned = image.getexif().get(_EXIF_ORIENTATION, 1) in _EXIF_TRANSPOSED
-            return (image.width, image.height) if turned else (image.height, image.width)
+            size = (image.width, image.height) if turned else (image.height, image.width)
+            if image.format == "JPEG":  # verify() reads no JPEG data: decode at 1/8 scale
+                image.draft(image.mode, (image.width // 8, image.height // 8))
+                image.load()  # a truncated file raises OSError here
+            return size
     except HarmonyError:
         raise
     except Image.DecompressionBombError as exc:

@@ -28,7 +28,7 @@ ORT_OPS_LIBRARY = "libharmony_ort_ops.so"
 _PACKAGED_DIR = Path(__file__).resolve().parent / "lib"
 # src/harmony/plugins/__init__.py -> the checkout's root, when the package runs from one.
 _CHECKOUT_DIR = Path(__file__).resolve().parents[3]
-_BUILD_HINT = (
+BUILD_HINT = (
     "build it with `scripts/build_plugins.sh` in a checkout of harmony-deploy (the CUDA libraries "
     "need nvcc, the TensorRT plugin library also TENSORRT_ROOT=<dir with include/NvInfer.h>, the "
     "ONNX Runtime custom ops ONNXRUNTIME_ROOT=<dir with include/onnxruntime_c_api.h>) and "
@@ -93,21 +93,28 @@ def call_checked(library: ctypes.CDLL, function: str, last_error: str, *args) ->
         raise RuntimeError(f"{function} failed with status {status}: {message}")
 
 
+def missing_libraries(*names: str) -> list[Path]:
+    """The paths of the libraries `names` that are not built in `plugin_dir()`."""
+    return [path for path in (plugin_dir() / name for name in names) if not path.is_file()]
+
+
 def _existing(name: str) -> Path:
     path = plugin_dir() / name
-    if not path.is_file():
+    if missing_libraries(name):
         raise HarmonyError(
-            f"expected the plugin build output {path}, but it does not exist; {_BUILD_HINT}"
+            f"expected the plugin build output {path}, but it does not exist; {BUILD_HINT}"
         )
     return path
 
 
 __all__ = [
+    "BUILD_HINT",
     "PLUGIN_DIR_ENV",
     "call_checked",
     "cpu_library_path",
     "cuda_library_path",
     "library_path",
+    "missing_libraries",
     "ort_ops_library_path",
     "plugin_dir",
 ]

@@ -22,7 +22,15 @@ import re
 import onnx
 
 from harmony.errors import HarmonyError
-from harmony.plugins import cpu_library_path, ort_bridge, ort_ops_library_path
+from harmony.plugins import (
+    BUILD_HINT,
+    CPU_OPS_LIBRARY,
+    ORT_OPS_LIBRARY,
+    cpu_library_path,
+    missing_libraries,
+    ort_bridge,
+    ort_ops_library_path,
+)
 
 # The implementations of the custom nodes in ONNX Runtime, as reports name them.
 ORT_OPS = "libharmony_ort_ops.so"
@@ -46,20 +54,20 @@ def custom_ops_implementation() -> str:
     Raises:
         HarmonyError: neither can run, with what each needs.
     """
-    try:
-        ort_ops_library_path()
+    missing = missing_libraries(ORT_OPS_LIBRARY)
+    if not missing:
         return ORT_OPS
-    except HarmonyError as native:
-        missing = ort_bridge.extensions_available()
-        try:
-            cpu_library_path()
-        except HarmonyError as exc:
-            missing = missing or str(exc)
-        if missing is None:
-            return EXTENSIONS
-        raise HarmonyError(
-            f"the custom nodes need {ORT_OPS} or {EXTENSIONS}: {native}; and {missing}"
-        ) from None
+    extensions = ort_bridge.extensions_available()
+    missing += missing_libraries(CPU_OPS_LIBRARY)
+    if extensions is None and len(missing) == 1:
+        return EXTENSIONS
+    absent = [f"{path} does not exist" for path in missing]
+    if extensions is not None:
+        absent.append(extensions)
+    raise HarmonyError(
+        f"the custom nodes need {ORT_OPS} or {EXTENSIONS}, and here {'; '.join(absent)}. "
+        f"To get {ORT_OPS} or the CPU library, {BUILD_HINT}"
+    )
 
 
 def inference_session(

@@ -5,6 +5,9 @@ TensorRT of this install and harmony's plugin libraries usable.
   are registered before Polygraphy runs (`plugins.register_plugin_libraries`): `polygraphy
   convert`, `debug` and `inspect` load plugins with a plain dlopen and have no extension hook;
   `polygraphy run` gets the same from harmony's run extension.
+  A script written by `polygraphy run --gen-script` does not hold that registration: add
+  `from harmony.polygraphy_ext.plugins import register_plugin_libraries` and
+  `register_plugin_libraries(["LIB"])` at its top.
 - Where the `tensorrt` module is not installed and `tensorrt_rtx` is (the tensorrt-rtx extra),
   TensorRT-RTX is used as if `POLYGRAPHY_USE_TENSORRT_RTX=1` were set; an explicit value wins.
 """
@@ -21,11 +24,15 @@ RTX_SWITCH = "POLYGRAPHY_USE_TENSORRT_RTX"
 
 
 def plugin_paths(argv: list[str]) -> list[str]:
-    """The values of every `--plugins` option (nargs='+': up to the next option)."""
+    """The values of every `--plugins` option (`--plugins A B` up to the next option, or
+    `--plugins=A`)."""
     paths = []
     collecting = False
     for arg in argv:
-        if arg.startswith("-"):
+        if arg.startswith("--plugins="):
+            paths.append(arg.partition("=")[2])
+            collecting = False
+        elif arg.startswith("-"):
             collecting = arg == "--plugins"
         elif collecting:
             paths.append(arg)

@@ -1,1 +1,1 @@
-"""Backends behind one runner interface, and TensorRT engine building."""
+"""Backends behind one runner interface: the runners and the backend registry (`backends`)."""

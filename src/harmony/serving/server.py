@@ -36,7 +36,8 @@ from pathlib import Path
 
 from harmony.errors import HarmonyError
 from harmony.files import cache_dir
-from harmony.serving.repository import Batching, serving_repository
+from harmony.serving.batching import Batching
+from harmony.serving.repository import serving_repository
 
 SERVE_EXTRA = "pip install 'harmony-deploy[serve]'"
 PR_SET_PDEATHSIG = 1
