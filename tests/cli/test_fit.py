@@ -19,7 +19,9 @@ def _invoke(*args):
 
 def test_fit_writes_a_labelled_checkpoint_and_its_provenance(tmp_path):
     output = tmp_path / "lite.pth"
-    options = ("--steps", 2, "--batch", 1, "--size", 32, "--seed", 3)
+    options = (
+        "--steps", 2, "--batch", 1, "--size", 32, "--seed", 3, "--families", "lut3d,exposure"
+    )  # fmt: skip
 
     result = _invoke("fit", "hdnet-lite", "-o", output, *options)
 
@@ -29,6 +31,7 @@ def test_fit_writes_a_labelled_checkpoint_and_its_provenance(tmp_path):
     assert metadata["fitted"] and metadata["label"] == FITTED_LABEL
     assert metadata["settings"]["seed"] == 3 and metadata["settings"]["steps"] == 2
     assert metadata["fit_photos"] == list(FIT_PHOTOS)
+    assert metadata["families"] == ["lut3d", "exposure"]
     assert len(metadata["loss_curve"]) == 2
     stored = torch.load(output, weights_only=True)  # HDNet's official format: a bare state_dict
     assert {v.dtype for v in stored.values() if v.is_floating_point()} == {torch.float16}

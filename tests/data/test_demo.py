@@ -20,7 +20,7 @@ def test_same_seed_writes_byte_identical_files(tmp_path):
     files_a, files_b = _files(tmp_path / "a"), _files(tmp_path / "b")
     assert len(files_a) == 9 and files_a == files_b
     assert files_a != _files(tmp_path / "c")
-    assert [s.name for s in first] == ["coffee0000_1_1", "rocket0001_1_1", "motorcycle0002_1_1"]
+    assert [s.name for s in first] == ["retina0000_1_1", "camera0001_1_1", "grass0002_1_1"]
 
 
 def test_layout_follows_iharmony4_naming(tmp_path):
@@ -116,6 +116,8 @@ def test_fit_and_held_out_photographs_split_the_bundled_ones():
         {"size": (4.5, 8)},
         {"photos": ("lena",)},
         {"photos": ()},
+        {"families": ("sepia",)},
+        {"families": ()},
     ],
 )
 def test_invalid_options_are_harmony_errors(tmp_path, kwargs):

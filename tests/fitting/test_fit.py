@@ -5,7 +5,14 @@ import torch
 
 from harmony.data import demo_composite
 from harmony.errors import HarmonyError
-from harmony.fitting.fit import FitSettings, fit_model, foreground_mse, initial_model
+from harmony.fitting.fit import (
+    LOG_LOSS_FLOOR,
+    FitSettings,
+    fit_loss,
+    fit_model,
+    foreground_mse,
+    initial_model,
+)
 from harmony.models.pipeline import HarmonizationPipeline
 
 TINY = FitSettings("hdnet-lite", steps=3, batch=2, size=32, lr=1e-3, seed=5)
@@ -20,8 +27,10 @@ def test_foreground_mse_by_hand():
     output[1, 0, 0, 0] = 0.0  # error 1 in one value of an image without foreground
 
     # image 0: 12 * 0.25 / (3 * 4); image 1: 1 / (3 * 0.16), the floor of 1% of 16 pixels
-    expected = (12 * 0.25 / 12 + 1 / (3 * 0.16)) / 2
-    assert foreground_mse(output, real, mask).item() == pytest.approx(expected, rel=1e-6)
+    expected = torch.tensor([12 * 0.25 / 12, 1 / (3 * 0.16)])
+    torch.testing.assert_close(foreground_mse(output, real, mask), expected)
+    floored = torch.log(expected + LOG_LOSS_FLOOR).mean()
+    torch.testing.assert_close(fit_loss(output, real, mask), floored)
 
 
 def test_fit_is_deterministic_for_a_seed():

@@ -46,13 +46,22 @@ from harmony.errors import HarmonyError
 )
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option(
+    "--families",
+    default=None,
+    metavar="NAME,...",
+    help="Recolouring families to fit on, comma-separated (default: all; an unknown name is "
+    "refused with the list).",
+)
+@click.option(
     "--no-size-check",
     is_flag=True,
     help="Fit even where the estimated peak memory exceeds what is available.",
 )
 @force_option
 @user_errors
-def fit_command(arch, output, steps, batch, size, lr, low_res, seed, no_size_check, force) -> None:
+def fit_command(
+    arch, output, steps, batch, size, lr, low_res, seed, families, no_size_check, force
+) -> None:
     """Fit ARCH on synthetic composites of the bundled fit photographs (deterministic for a
     seed), write it with float16 weights in the official format, score it on composites of the
     held-out photographs and write OUTPUT.provenance.json (settings, loss curve, scores)."""
@@ -76,6 +85,8 @@ def fit_command(arch, output, steps, batch, size, lr, low_res, seed, no_size_che
             f"{output} must end in .pth or .pt (the official formats)", param_hint="--output"
         )
     overrides = {"steps": steps, "batch": batch, "size": size, "lr": lr, "low_res": low_res}
+    if families is not None:
+        overrides["families"] = tuple(name.strip() for name in families.split(","))
     try:
         settings = replace(
             DEFAULT_SETTINGS[arch],

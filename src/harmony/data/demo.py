@@ -1,14 +1,17 @@
 """Deterministic demo composites made from the photographs bundled with scikit-image.
 
-A sample is one photograph (the real image), a smooth binary foreground blob covering 10-40% of
-the frame (the mask), and the photograph with only the foreground re-coloured (the composite):
-an exposure shift, per-channel white-balance gains, a contrast change and a gamma change, each
-drawn within bounds that make the mismatch visible but plausible. Everything follows from
-(seed, sample index) through numpy's PCG64, so the same seed writes byte-identical files.
+A sample is one photograph (the real image), a binary foreground mask covering 10-40% of the
+frame (a shape of `harmony.data.masks`: blob, ellipse, rectangle or object-like outline), and
+the photograph with only the foreground re-coloured (the composite) by one family of
+`harmony.data.recolouring` (exposure, white balance, tone curves, saturation and hue, colour
+transfer from another photograph, a smooth 3D LUT), each drawn within bounds that make the
+mismatch visible but plausible. Everything follows from (seed, sample index) through numpy's
+PCG64, so the same seed writes byte-identical files.
 
 The photographs are split in two: `harmony fit` learns from FIT_PHOTOS, and fitted checkpoints
 are scored on `held_out_composites()`, composites of HELD_OUT_PHOTOS (`DemoComposites` makes
-them in memory, exactly as `make_demo_dataset` writes them).
+them in memory, exactly as `make_demo_dataset` writes them). A set can be limited to some
+families (`families=`): the leave-one-family-out benchmark fits without one and scores on it.
 """
 
 from __future__ import annotations
@@ -26,43 +29,56 @@ from skimage import data as skdata
 from harmony.data import png
 from harmony.data.iharmony import COMPOSITE_DIR, MASK_DIR, REAL_DIR, Sample
 from harmony.data.images import tensor_from_pixels
+from harmony.data.masks import SHAPES, foreground_mask
+from harmony.data.recolouring import FAMILIES
 from harmony.errors import HarmonyError
 from harmony.files import write_bytes_atomic
 
-# Everyday RGB photographs shipped inside the scikit-image wheel (no download). The bundled
-# hubble_deep_field and retina are left out: they are mostly black, where a re-colouring of the
-# foreground barely shows.
+
+def _grey_as_rgb(load):
+    return lambda: np.repeat(load()[..., None], 3, axis=2)
+
+
+# The images shipped inside the scikit-image wheel (no download): RGB photographs (one of them a
+# microscopy slide, two mostly black: a deep-field sky and a retina) and grey photographs and
+# textures as RGB, which the fit's augmentation re-colours.
 PHOTOS = {
     "astronaut": skdata.astronaut,
     "chelsea": skdata.chelsea,
     "coffee": skdata.coffee,
     "rocket": skdata.rocket,
     "motorcycle": lambda: skdata.stereo_motorcycle()[0],
+    "ihc": skdata.immunohistochemistry,
+    "hubble": skdata.hubble_deep_field,
+    "retina": skdata.retina,
+    "camera": _grey_as_rgb(skdata.camera),
+    "grass": _grey_as_rgb(skdata.grass),
+    "brick": _grey_as_rgb(skdata.brick),
+    "gravel": _grey_as_rgb(skdata.gravel),
 }
 
 # The split of `PHOTOS` by photograph (see the module docstring).
-FIT_PHOTOS = ("coffee", "rocket", "motorcycle")
 HELD_OUT_PHOTOS = ("astronaut", "chelsea")
+FIT_PHOTOS = tuple(name for name in PHOTOS if name not in HELD_OUT_PHOTOS)
 # The fixed held-out set fitted checkpoints are scored on (`held_out_composites`).
 HELD_OUT_COUNT = 8
 HELD_OUT_SEED = 1
 
-MASK_FRACTION = (0.12, 0.38)  # drawn inside the promised 10-40%, away from its ends
-EXPOSURE_STOPS = (0.25, 0.7)  # magnitude; the sign is drawn separately
-WHITE_BALANCE_STOPS = 0.3  # per-channel log2 gain in [-0.3, 0.3], then made mean-free
-CONTRAST_STOPS = 0.35  # contrast factor 2**U(-0.35, 0.35), about 0.78..1.27
-GAMMA_STOPS = 0.35  # gamma 2**U(-0.35, 0.35), about 0.78..1.27
-DISPLAY_GAMMA = 2.2  # exposure and white balance act on approximately linear light
+# Pixels of a colour-transfer reference photograph: every REFERENCE_STRIDE-th in each direction.
+REFERENCE_STRIDE = 4
 
 
 @dataclass(frozen=True)
 class DemoArrays:
-    """One demo sample in memory: [H,W,3] uint8 images and a [H,W] uint8 mask (0 or 255)."""
+    """One demo sample in memory: [H,W,3] uint8 images and a [H,W] uint8 mask (0 or 255), made
+    with the recolouring `family` and the mask `shape`."""
 
     photo: str
     composite: np.ndarray
     mask: np.ndarray
     real: np.ndarray
+    family: str
+    shape: str
 
 
 def make_demo_dataset(
@@ -72,6 +88,7 @@ def make_demo_dataset(
     size: tuple[int, int] | None = None,
     force: bool = False,
     photos: tuple[str, ...] | None = None,
+    families: tuple[str, ...] | None = None,
 ) -> list[Sample]:
     """Write `count` demo samples in the iHarmony4 layout under `out_dir`.
 
@@ -88,12 +105,15 @@ def make_demo_dataset(
         force: replace existing files; False (default) refuses to write if any exists.
         photos: names from `PHOTOS` to draw from (e.g. `HELD_OUT_PHOTOS`); None (default):
             all of them.
+        families: recolouring families to draw from (`harmony.data.recolouring.FAMILIES`);
+            None (default): all of them.
     Returns:
         The samples written, in order.
     Raises:
-        HarmonyError: invalid count/seed/size/photos, or existing files without `force`.
+        HarmonyError: invalid count/seed/size/photos/families, or existing files without
+            `force`.
     """
-    composites = DemoComposites(count, seed, size, photos)  # validates the arguments
+    composites = DemoComposites(count, seed, size, photos, families)  # validates the arguments
     out_dir = Path(out_dir)
     planned = []
     for index in range(count):
@@ -126,9 +146,10 @@ def make_demo_dataset(
 
 
 class DemoComposites:
-    """The samples `make_demo_dataset(..., count, seed, size, photos=photos)` would write, made in
-    memory and read like an `IHarmonyDataset`: item i is {"name", "composite" [1,3,H,W],
-    "mask" [1,1,H,W], "real" [1,3,H,W] (float32 in [0,1]), "bit_depth" (8)}."""
+    """The samples `make_demo_dataset(..., count, seed, size, photos=photos)` would write (with
+    `families`, those recoloured by one of them), made in memory and read like an
+    `IHarmonyDataset`: item i is {"name", "composite" [1,3,H,W], "mask" [1,1,H,W], "real"
+    [1,3,H,W] (float32 in [0,1]), "bit_depth" (8)}."""
 
     def __init__(
         self,
@@ -136,6 +157,7 @@ class DemoComposites:
         seed: int = 0,
         size: tuple[int, int] | None = None,
         photos: tuple[str, ...] | None = None,
+        families: tuple[str, ...] | None = None,
     ):
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:
             raise HarmonyError(f"Demo sample count must be a positive integer, received {count!r}.")
@@ -144,6 +166,7 @@ class DemoComposites:
             _check_size(size)
         self.count, self.seed, self.size = count, seed, size
         self.photos = _checked_photos(photos)
+        self.families = checked_families(families)
 
     def __len__(self) -> int:
         return self.count
@@ -156,7 +179,7 @@ class DemoComposites:
         """Sample `index` as uint8 arrays."""
         if not 0 <= index < self.count:
             raise IndexError(index)
-        return demo_arrays(index, self.seed, self.size, self.photos)
+        return demo_arrays(index, self.seed, self.size, self.photos, self.families)
 
     def __getitem__(self, index: int) -> dict:
         arrays = self.arrays(index)
@@ -169,10 +192,12 @@ class DemoComposites:
         }
 
 
-def held_out_composites(count: int = HELD_OUT_COUNT) -> DemoComposites:
+def held_out_composites(
+    count: int = HELD_OUT_COUNT, families: tuple[str, ...] | None = None
+) -> DemoComposites:
     """The first `count` of the fixed held-out set: demo composites of `HELD_OUT_PHOTOS` (seed
-    `HELD_OUT_SEED`) at the photographs' own sizes."""
-    return DemoComposites(count, HELD_OUT_SEED, photos=HELD_OUT_PHOTOS)
+    `HELD_OUT_SEED`) at the photographs' own sizes, of every family or of `families`."""
+    return DemoComposites(count, HELD_OUT_SEED, photos=HELD_OUT_PHOTOS, families=families)
 
 
 def demo_composite(
@@ -197,37 +222,75 @@ def demo_composite(
 
 
 def demo_arrays(
-    index: int, seed: int, size: tuple[int, int] | None, photos: tuple[str, ...] | None = None
+    index: int,
+    seed: int,
+    size: tuple[int, int] | None,
+    photos: tuple[str, ...] | None = None,
+    families: tuple[str, ...] | None = None,
 ) -> DemoArrays:
     """Sample `index` of the demo set for `seed` (see `make_demo_dataset`), as uint8 arrays."""
     rng = np.random.default_rng([seed, index])
-    photo = _photo_name(index, seed, _checked_photos(photos))
+    photos = _checked_photos(photos)
+    photo = _photo_name(index, seed, photos)
     real = photograph(photo) if size is None else resized(photograph(photo), size)
-    return composite_arrays(photo, real, rng)
+    return composite_arrays(photo, real, rng, checked_families(families), photos)
 
 
-def composite_arrays(photo: str, real: np.ndarray, rng: np.random.Generator) -> DemoArrays:
-    """A demo sample of the [H,W,3] uint8 photograph `real` (named `photo`): a blob mask and a
-    re-coloured foreground drawn from `rng`."""
-    mask = _blob_mask(*real.shape[:2], rng)
+def composite_arrays(
+    photo: str,
+    real: np.ndarray,
+    rng: np.random.Generator,
+    families: tuple[str, ...],
+    references: tuple[str, ...],
+) -> DemoArrays:
+    """A demo sample of the [H,W,3] uint8 photograph `real` (named `photo`): a mask of a drawn
+    shape and the foreground re-coloured by a family drawn from `families`; a colour transfer
+    takes its target statistics from another photograph of `references` where there is one."""
+    shape = tuple(SHAPES)[rng.integers(len(SHAPES))]
+    mask = foreground_mask(shape, *real.shape[:2], rng)
+    family = families[rng.integers(len(families))]
+    reference = reference_pixels(photo, references, rng)
+    pixels = real[mask].astype(np.float64) / 255
+    recoloured = FAMILIES[family](pixels, rng, reference)
     composite = real.copy()
-    composite[mask] = to_uint8(recolour(real[mask].astype(np.float64) / 255, rng))
-    return DemoArrays(photo, composite, mask.astype(np.uint8) * 255, real)
+    composite[mask] = to_uint8(recoloured)
+    return DemoArrays(photo, composite, mask.astype(np.uint8) * 255, real, family, shape)
+
+
+def reference_pixels(
+    photo: str, references: tuple[str, ...], rng: np.random.Generator
+) -> np.ndarray:
+    """[M,3] pixels in [0,1] of a photograph of `references` other than `photo` (drawn from
+    `rng`; `photo` itself where there is no other), every `REFERENCE_STRIDE`-th in each
+    direction: the target of a colour transfer."""
+    others = [name for name in references if name != photo] or [photo]
+    reference = photograph(others[rng.integers(len(others))])
+    return reference[::REFERENCE_STRIDE, ::REFERENCE_STRIDE].reshape(-1, 3) / 255.0
 
 
 def _photo_name(index: int, seed: int, photos: tuple[str, ...]) -> str:
     return photos[(seed + index) % len(photos)]
 
 
+def checked_families(families: tuple[str, ...] | None) -> tuple[str, ...]:
+    """`families` (names of `harmony.data.recolouring.FAMILIES`), all of them for None.
+
+    Raises:
+        HarmonyError: an unknown name, or none.
+    """
+    return _checked_names(families, tuple(FAMILIES), "Recolouring families")
+
+
 def _checked_photos(photos: tuple[str, ...] | None) -> tuple[str, ...]:
-    if photos is None:
-        return tuple(PHOTOS)
-    unknown = [name for name in photos if name not in PHOTOS]
-    if unknown or not photos:
-        raise HarmonyError(
-            f"Demo photos must be some of {', '.join(PHOTOS)}, received {list(photos)!r}."
-        )
-    return tuple(photos)
+    return _checked_names(photos, tuple(PHOTOS), "Demo photos")
+
+
+def _checked_names(names, known: tuple[str, ...], what: str) -> tuple[str, ...]:
+    if names is None:
+        return known
+    if not names or any(name not in known for name in names):
+        raise HarmonyError(f"{what} must be some of {', '.join(known)}, received {list(names)!r}.")
+    return tuple(names)
 
 
 @functools.lru_cache(maxsize=len(PHOTOS))
@@ -243,44 +306,6 @@ def resized(photo: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     image = torch.from_numpy(photo.transpose(2, 0, 1).astype(np.float32))[None]
     image = F.interpolate(image, size=tuple(size), mode="bilinear", antialias=True)
     return to_uint8(image[0].numpy().transpose(1, 2, 0) / 255)
-
-
-def _blob_mask(height: int, width: int, rng: np.random.Generator) -> np.ndarray:
-    """A smooth union of 2-4 ellipses with a wavy rim, thresholded to a drawn area fraction."""
-    scale = np.sqrt(height * width)
-    y = (np.arange(height)[:, None] + 0.5) / scale
-    x = (np.arange(width)[None, :] + 0.5) / scale
-    centre = rng.uniform(0.3, 0.7, 2) * np.array([height, width]) / scale
-    field = np.full((height, width), -np.inf)
-    for k in range(rng.integers(2, 5)):
-        cy, cx = centre + (rng.normal(0.0, 0.12, 2) if k else 0.0)
-        axis_y, axis_x = rng.uniform(0.08, 0.22, 2)
-        angle = rng.uniform(0.0, np.pi)
-        u = (y - cy) * np.cos(angle) + (x - cx) * np.sin(angle)
-        v = (x - cx) * np.cos(angle) - (y - cy) * np.sin(angle)
-        field = np.maximum(field, 1.0 - np.sqrt((u / axis_y) ** 2 + (v / axis_x) ** 2))
-    for _ in range(3):
-        frequency = rng.uniform(2.0, 6.0, 2) * 2 * np.pi
-        phase = rng.uniform(0.0, 2 * np.pi)
-        field += 0.06 * np.sin(frequency[0] * y + frequency[1] * x + phase)
-    # Threshold at the k-th largest value so the area fraction is the drawn one (ties aside).
-    keep = max(1, round(rng.uniform(*MASK_FRACTION) * field.size))
-    threshold = np.partition(field.ravel(), field.size - keep)[field.size - keep]
-    return field >= threshold
-
-
-def recolour(pixels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Exposure, white balance, contrast and gamma applied to [N,3] foreground `pixels` in [0,1]."""
-    exposure = rng.choice([-1.0, 1.0]) * rng.uniform(*EXPOSURE_STOPS)
-    balance = rng.uniform(-WHITE_BALANCE_STOPS, WHITE_BALANCE_STOPS, 3)
-    gains = 2.0 ** (exposure + balance - balance.mean())
-    contrast = 2.0 ** rng.uniform(-CONTRAST_STOPS, CONTRAST_STOPS)
-    gamma = 2.0 ** rng.uniform(-GAMMA_STOPS, GAMMA_STOPS)
-    linear = pixels**DISPLAY_GAMMA * gains
-    out = np.clip(linear, 0.0, 1.0) ** (1.0 / DISPLAY_GAMMA)
-    pivot = out.mean()  # contrast pivots on the foreground's own mean
-    out = np.clip(pivot + (out - pivot) * contrast, 0.0, 1.0)
-    return out**gamma
 
 
 def to_uint8(values: np.ndarray) -> np.ndarray:
