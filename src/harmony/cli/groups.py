@@ -507,20 +507,6 @@ class ReportArgs(OptionGroup):
         return paths
 
 
-__all__ = [
-    "BuildArgs",
-    "CalibrationArgs",
-    "EngineArgs",
-    "EngineRequest",
-    "GraphArgs",
-    "OptionGroup",
-    "ProfileArgs",
-    "ReportArgs",
-    "ReportPaths",
-    "option_groups",
-]
-
-
 class BatchingArgs(OptionGroup):
     """`--max-batch`, `--max-queue-delay-us`, `--instances` -> `Batching`."""
 
@@ -528,22 +514,22 @@ class BatchingArgs(OptionGroup):
 
     def make_options(self) -> list[click.Option]:
         return [
-            click.Option(
-                ["--max-batch"],
+            _option(
+                "--max-batch",
                 type=click.IntRange(min=1),
                 default=Batching.max_batch,
                 show_default=True,
                 help="Largest batch Triton gathers (same-size requests); 1 turns batching off.",
             ),
-            click.Option(
-                ["--max-queue-delay-us"],
+            _option(
+                "--max-queue-delay-us",
                 type=click.IntRange(min=0),
                 default=Batching.max_queue_delay_us,
                 show_default=True,
                 help="How long the dynamic batcher waits for more requests of the same size.",
             ),
-            click.Option(
-                ["--instances"],
+            _option(
+                "--instances",
                 type=click.IntRange(min=1),
                 default=Batching.instances,
                 show_default=True,
@@ -553,3 +539,20 @@ class BatchingArgs(OptionGroup):
 
     def parse(self, values: dict, parsed: dict) -> Batching:
         return Batching(values["max_batch"], values["max_queue_delay_us"], values["instances"])
+
+
+__all__ = [
+    "BatchingArgs",
+    "BuildArgs",
+    "CalibrationArgs",
+    "EngineArgs",
+    "EngineRequest",
+    "GraphArgs",
+    "OptionGroup",
+    "ProfileArgs",
+    "ReportArgs",
+    "ReportPaths",
+    "RunnerArgs",
+    "RunnerRequest",
+    "option_groups",
+]

@@ -100,7 +100,7 @@ def missing_libraries(*names: str) -> list[Path]:
 
 def _existing(name: str) -> Path:
     path = plugin_dir() / name
-    if missing_libraries(name):
+    if not path.is_file():
         raise HarmonyError(
             f"expected the plugin build output {path}, but it does not exist; {BUILD_HINT}"
         )

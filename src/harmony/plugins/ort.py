@@ -54,14 +54,14 @@ def custom_ops_implementation() -> str:
     Raises:
         HarmonyError: neither can run, with what each needs.
     """
-    missing = missing_libraries(ORT_OPS_LIBRARY)
-    if not missing:
+    native = missing_libraries(ORT_OPS_LIBRARY)
+    if not native:
         return ORT_OPS
     extensions = ort_bridge.extensions_available()
-    missing += missing_libraries(CPU_OPS_LIBRARY)
-    if extensions is None and len(missing) == 1:
+    cpu = missing_libraries(CPU_OPS_LIBRARY)
+    if extensions is None and not cpu:
         return EXTENSIONS
-    absent = [f"{path} does not exist" for path in missing]
+    absent = [f"{path} does not exist" for path in native + cpu]
     if extensions is not None:
         absent.append(extensions)
     raise HarmonyError(
