@@ -180,13 +180,59 @@ def test_torch_runs_once_per_kernel_implementation(lite, in_cache):
 
 
 def test_ort_custom_says_what_computed_the_custom_nodes(exported):
-    """Without libharmony_ort_ops.so (not built here), ort-custom runs the custom nodes through
-    onnxruntime-extensions, and the record and its label say so."""
-    from harmony.plugins.ort import EXTENSIONS
+    """ort-custom's record and label say what ran the custom nodes: onnxruntime-extensions where
+    libharmony_ort_ops.so is not built (a plain install), the native library where it is."""
+    from harmony.plugins.ort import EXTENSIONS, custom_ops_implementation
     from harmony.profiling.report import backend_label
 
     graph = identify(exported("hdnet-lite", "trt", "fp32")[0])
     (config,) = plan_configs([graph], ["ort-custom"], ["fp32"], [(48, 40)], 1, 0, 1)
     (record,) = run_configs(prepare_configs([config], [graph]))
-    assert record["skipped"] is None and record["custom_ops"] == EXTENSIONS
-    assert backend_label(record) == "ort-custom+extensions"
+    here = custom_ops_implementation()
+    assert record["skipped"] is None and record["custom_ops"] == here
+    label = "ort-custom+extensions" if here == EXTENSIONS else "ort-custom"
+    assert backend_label(record) == label
+
+
+@pytest.mark.parametrize("backend_option", [[], ["--backend", "torch,ort,trt"]])
+def test_without_backend_the_fastest_cpu_backend_is_named(
+    lite, monkeypatch, tmp_path, backend_option
+):
+    """Without --backend harmony-bench names the fastest CPU backend per file, precision and size
+    (the GPU and skipped rows take no part); a user's --backend is their choice, and nothing is
+    picked."""
+    from click.testing import CliRunner
+
+    from harmony.cli.main import cli
+    from harmony.profiling import measure
+
+    latency = {("torch", 64): 30.0, ("ort", 64): 20.0, ("torch", 96): 50.0, ("ort", 96): 60.0}
+    latency |= {("trt", 64): 1.0, ("trt", 96): 1.0}  # on the GPU: not a CPU backend
+
+    def measured(configs, progress=None):
+        return [
+            measure._record(
+                config,
+                skipped=None if key in latency else "not measured in this test",
+                latency_ms=dict.fromkeys(("mean", "p50", "p90"), latency.get(key)),
+                peak_memory_mb=100.0,
+            )
+            for config in configs
+            for key in [(config.backend, config.height)]
+        ]
+
+    monkeypatch.setattr("harmony.profiling.prepare.prepare_configs", lambda configs, *_: configs)
+    monkeypatch.setattr(measure, "run_configs", measured)
+    report = tmp_path / "bench.json"
+    arguments = ["bench", str(lite.path), "--res", "64,96", "--precision", "fp32"]
+    result = CliRunner().invoke(cli, [*arguments, "--json", str(report), *backend_option])
+    assert result.exit_code == 0, result.output
+    document = json.loads(report.read_text())
+    if backend_option:
+        assert "fastest" not in result.output and "fastest_cpu" not in document
+        return
+    picks = {(pick["height"], pick["backend"]): pick["speedup"] for pick in document["fastest_cpu"]}
+    assert set(picks) == {(64, "ort"), (96, "torch")}
+    assert picks[(64, "ort")]["torch"] == pytest.approx(1.5)
+    assert picks[(96, "torch")]["ort"] == pytest.approx(1.2)
+    assert "fastest CPU backend for lite.pth at 64x64 fp32: ort (1.50x torch" in result.output

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from harmony.cli.common import user_errors
 from harmony.cli.groups import ReportArgs, ReportPaths, option_groups
@@ -61,7 +62,9 @@ def bench_command(
 ):
     """Measure latency, throughput, peak memory, parameters and MACs of MODELs (checkpoints or
     exported .onnx graphs; default: the demo checkpoints), each configuration in its own
-    process. Configurations that cannot run here are reported as skipped, with the reason."""
+    process. Configurations that cannot run here are reported as skipped, with the reason.
+    Without --backend, every backend is measured and the fastest on the CPU is named for each
+    file, precision and size (and recorded as "fastest_cpu" in the JSON report)."""
     from tqdm import tqdm
 
     from harmony.cli.common import format_table
@@ -69,7 +72,14 @@ def bench_command(
     from harmony.profiling.measure import run_configs
     from harmony.profiling.plan import plan_configs
     from harmony.profiling.prepare import prepare_configs
-    from harmony.profiling.report import bench_document, write_json, write_markdown, write_plot
+    from harmony.profiling.report import (
+        bench_document,
+        fastest_cpu_backends,
+        pick_sentence,
+        write_json,
+        write_markdown,
+        write_plot,
+    )
     from harmony.runtime.sources import identify
 
     if not models:
@@ -94,8 +104,12 @@ def bench_command(
     records = run_configs(configs, progress)
     bar.close()
     command = "harmony-bench " + shlex.join(sys.argv[1:])
-    document = bench_document(environment(command), records)
+    chosen = click.get_current_context().get_parameter_source("backends")
+    picks = fastest_cpu_backends(records) if chosen is ParameterSource.DEFAULT else None
+    document = bench_document(environment(command), records, picks)
     click.echo(format_table(*summary_table(records)))
+    for pick in picks or ():
+        click.echo(pick_sentence(pick))
     for path, write in ((reports.json, write_json), (reports.markdown, write_markdown)):
         if path is not None:
             write(path, document, reports.force)

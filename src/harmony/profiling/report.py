@@ -12,9 +12,62 @@ from harmony.plugins.ort import EXTENSIONS, ORT_OPS
 AICT_PAPER = {1024: "72.32 ms / 1289 MB", 2048: "91.64 ms / 1653 MB"}
 
 
-def bench_document(environment: dict, records: list[dict]) -> dict:
-    """`{"environment": {...}, "results": [record, ...]}`."""
-    return {"environment": environment, "results": records}
+def bench_document(environment: dict, records: list[dict], picks: list[dict] | None = None) -> dict:
+    """`{"environment": {...}, "results": [record, ...]}`, with `"fastest_cpu": [pick, ...]`
+    (`fastest_cpu_backends`) where harmony-bench chose the backends itself."""
+    document = {"environment": environment, "results": records}
+    if picks is not None:
+        document["fastest_cpu"] = picks
+    return document
+
+
+def fastest_cpu_backends(records: list[dict]) -> list[dict]:
+    """For each file, precision, size and batch measured on the CPU by two backends or more, the
+    one with the lowest mean latency: `{"source", "arch", "precision", "height", "width",
+    "batch", "backend", "mean_ms", "speedup": {other backend: its mean over the fastest's}}`."""
+    groups: dict[tuple, list[dict]] = {}
+    for record in records:
+        if record["device"] == "cpu" and not record.get("skipped"):
+            key = tuple(
+                record[name] for name in ("source", "arch", "precision", "height", "width", "batch")
+            )
+            groups.setdefault(key, []).append(record)
+    picks = []
+    for (source, arch, precision, height, width, batch), measured in groups.items():
+        if len(measured) < 2:
+            continue
+        fastest = min(measured, key=lambda record: record["latency_ms"]["mean"])
+        best = fastest["latency_ms"]["mean"]
+        picks.append(
+            {
+                "source": source,
+                "arch": arch,
+                "precision": precision,
+                "height": height,
+                "width": width,
+                "batch": batch,
+                "backend": backend_label(fastest),
+                "mean_ms": best,
+                "speedup": {
+                    backend_label(other): other["latency_ms"]["mean"] / best
+                    for other in measured
+                    if other is not fastest
+                },
+            }
+        )
+    return picks
+
+
+def pick_sentence(pick: dict) -> str:
+    """The pick in one line, "fastest CPU backend for FILE at HxW PRECISION: BACKEND (RATIOx
+    OTHER, ...)", each ratio another backend's mean latency over the fastest's."""
+    others = ", ".join(f"{ratio:.2f}x {name}" for name, ratio in pick["speedup"].items())
+    return (
+        f"fastest CPU backend for {os.path.basename(pick['source'])} at "
+        f"{pick['height']}x{pick['width']} {pick['precision']}"
+        + (f" batch {pick['batch']}" if pick["batch"] > 1 else "")
+        + f": {pick['backend']} ({others})"
+    )
 
 
 def backend_label(record: dict) -> str:
@@ -115,6 +168,11 @@ def markdown_report(document: dict) -> str:
         "",
         markdown_table(document["results"]),
     ]
+    picks = document.get("fastest_cpu")
+    if picks:
+        lines += ["Picked by harmony-bench (no --backend given):", ""]
+        lines += [f"- {pick_sentence(pick)}" for pick in picks]
+        lines.append("")
     return "\n".join(lines)
 
 

@@ -39,7 +39,7 @@ class OrtRunner(Runner):
     backend = "ort"
     # Whether the graphs it runs hold the custom nodes (TensorRT-target graphs).
     custom_nodes = False
-    # Sessions without ORT's memory arena and pattern (`harmony.plugins.ort.inference_session`).
+    # Sessions without ORT's memory pattern (`harmony.plugins.ort.inference_session`).
     low_memory = False
 
     def __init__(
