@@ -6,9 +6,13 @@ fPSNR, SSIM with the official definitions, `harmony eval`), one JSON and one Mar
    graphs;
 2. per family: the shipped checkpoints (PyTorch FP32) on held-out composites of one family;
 3. leave-one-family-out: for each family F, the architecture fitted on every family but F
-   (`fit_model`, the --lofo-steps / --lofo-size budget) and scored on held-out composites of F:
-   what the stand-ins do on a change they never saw, on photographs never fitted; beside it the
-   control, fitted on every family at the same budget (what the smaller budget alone gives).
+   (`fit_model` with the architecture's settings, at its --lofo-steps budget and --lofo-size)
+   and scored on held-out composites of F: what the stand-ins do on a change they never saw,
+   on photographs never fitted; beside it the control, fitted on every family at the same
+   budget (at the shipped fit's own settings, the shipped checkpoint is the control).
+   HDNet-lite is left out at its shipped budget (2000 steps); AICT at 250 steps, because its
+   seven fits would take hours here at its shipped 1000 steps and its gain does not grow with
+   the steps (src/harmony/weights/README.md).
    The fitted checkpoints are kept in --work and reused by a later run with the same settings
    and fit photographs (read from each checkpoint's metadata); others are fitted again.
 
@@ -18,6 +22,7 @@ fPSNR, SSIM with the official definitions, `harmony eval`), one JSON and one Mar
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import os
@@ -26,13 +31,19 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from harmony.data.demo import FIT_PHOTOS, HELD_OUT_COUNT, HELD_OUT_SEED, held_out_composites
+from harmony.data.demo import (
+    FIT_PHOTOS,
+    HELD_OUT_COUNT,
+    HELD_OUT_SEED,
+    checked_families,
+    held_out_composites,
+)
 from harmony.data.recolouring import FAMILIES
 from harmony.fitting.fit import DEFAULT_SETTINGS, fit_model, write_fitted_checkpoint
 from harmony.models.checkpoint import load_checkpoint
 from harmony.profiling.eval import quality_document
 from harmony.profiling.report import quality_markdown
-from harmony.quality import QualityTarget, gain_over_composite
+from harmony.quality import BASELINE, QualityTarget, gain_over_composite
 from harmony.weights import fitted_archs, fitted_checkpoint
 from results_files import command_line, results_parser, write_results
 
@@ -40,10 +51,18 @@ TARGETS = [QualityTarget("ort", "fp32"), QualityTarget("ort", "fp16")]
 REFERENCE = QualityTarget("torch", "fp32").label
 DATA_LABEL = f"held-out demo composites (seed {HELD_OUT_SEED})"
 METRICS = ("mse", "fmse", "psnr", "fpsnr", "ssim")
+# The headings of `cells`.
+COLUMNS = [
+    "PSNR gain",
+    "fMSE ratio",
+    *(name.upper() if name != "fpsnr" else "fPSNR" for name in METRICS),
+]
 FIT_KEYS = ("settings", "fit_photos", "fit_seconds")
 # The issue's goals: a family left out of the fit, and the shipped checkpoints overall.
 LEFT_OUT_GOAL = {"psnr_gain_db": 1.0, "fmse_ratio": 0.8}
 OVERALL_GOAL = {"psnr_gain_db": 2.0, "fmse_ratio": 0.6}
+# Steps of the left-out fits (see the docstring).
+LOFO_STEPS = {"aict": 250, "hdnet-lite": DEFAULT_SETTINGS["hdnet-lite"].steps}
 
 
 def scored(dataset, label: str, checkpoint: Path, targets=(), desc: str = "") -> dict:
@@ -68,21 +87,27 @@ def scored(dataset, label: str, checkpoint: Path, targets=(), desc: str = "") ->
     return document
 
 
-def summary(document: dict) -> dict:
-    """The composite's and the PyTorch output's means, and the gain (fMSE as a ratio)."""
-    gain = document["gain"][REFERENCE]
+def gain_row(means: dict, label: str) -> dict:
+    """The composite's and output `label`'s means (`evaluate`'s "means"), and the gain (fMSE
+    as a ratio): a row of the tables."""
+    gain = gain_over_composite(means, label)
     return {
-        "images": document["images"],
-        "composite": document["means"]["composite"],
-        "output": document["means"][REFERENCE],
+        "composite": means[BASELINE],
+        "output": means[label],
         "psnr_gain_db": gain["psnr_gain_db"],
         "fmse_ratio": 1.0 - gain["fmse_reduction"],
     }
 
 
+def summary(document: dict) -> dict:
+    """The composite's and the PyTorch output's means, and the gain (fMSE as a ratio)."""
+    return {"images": document["images"], **gain_row(document["means"], REFERENCE)}
+
+
 def budget_checkpoint(arch: str, left_out: str | None, steps: int, size: int, work: Path) -> dict:
     """The checkpoint of `arch` fitted at the left-out budget on every family but `left_out`
-    (every family for None: the control), fitted now unless `work` has it."""
+    (every family for None: the control, which is the shipped checkpoint where the budget is
+    its own), fitted now unless `work` has it."""
     families = tuple(name for name in FAMILIES if name != left_out)
     settings = dataclasses.replace(
         DEFAULT_SETTINGS[arch], steps=steps, size=size, families=families
@@ -90,10 +115,13 @@ def budget_checkpoint(arch: str, left_out: str | None, steps: int, size: int, wo
     name = f"without-{left_out}" if left_out else "every-family"
     path = work / f"{arch}.{name}.pth"
     fit = _as_json({"settings": dataclasses.asdict(settings), "fit_photos": FIT_PHOTOS})
-    if path.exists():
-        metadata = load_checkpoint(path).checkpoint.metadata
-        if _as_json({key: metadata.get(key) for key in fit}) == fit:
-            return {"path": path, **fit, "fit_seconds": metadata["seconds"]}
+    candidates = [path] if left_out else [fitted_checkpoint(arch), path]
+    for candidate in filter(Path.exists, candidates):
+        metadata = load_checkpoint(candidate).checkpoint.metadata
+        stored = _as_json({key: metadata.get(key) for key in fit})
+        stored["settings"]["families"] = list(checked_families(stored["settings"]["families"]))
+        if stored == fit:
+            return {"path": candidate, **fit, "fit_seconds": metadata["seconds"]}
     result = fit_model(settings)
     write_fitted_checkpoint(result, path, command_line(), force=True)
     return {"path": path, **fit, "fit_seconds": result.seconds}
@@ -109,7 +137,7 @@ def measure(args) -> dict:
     for arch in fitted_archs():
         shipped = fitted_checkpoint(arch)
         overall = scored(held_out_composites(args.count), DATA_LABEL, shipped, TARGETS, arch)
-        budget = (args.lofo_steps, args.lofo_size, args.work)
+        budget = (args.lofo_steps[arch], args.lofo_size, args.work)
         control = budget_checkpoint(arch, None, *budget)
         families = {}
         for family in FAMILIES:
@@ -127,10 +155,16 @@ def measure(args) -> dict:
                     "fit": {key: fitted[key] for key in FIT_KEYS},
                 },
             }
-        models.append({"arch": arch, "overall": overall, "families": families})
+        models.append(
+            {
+                "arch": arch,
+                "lofo_budget": {"steps": args.lofo_steps[arch], "size": args.lofo_size},
+                "overall": overall,
+                "families": families,
+            }
+        )
     return {
         "command": command_line(),
-        "lofo_budget": {"steps": args.lofo_steps, "size": args.lofo_size},
         "goals": {"left_out": LEFT_OUT_GOAL, "overall": OVERALL_GOAL},
         "models": models,
     }
@@ -141,7 +175,8 @@ def _meets(row: dict, goal: dict) -> str:
     return "yes" if met else "**no**"
 
 
-def _cells(row: dict) -> list[str]:
+def cells(row: dict) -> list[str]:
+    """A row's gain, fMSE ratio and metrics, formatted."""
     output = row["output"]
     return [
         f"{row['psnr_gain_db']:+.2f} dB",
@@ -154,7 +189,6 @@ def _cells(row: dict) -> list[str]:
 
 
 def markdown(document: dict) -> str:
-    budget = document["lofo_budget"]
     lines = [
         "# Quality of the fitted checkpoints: overall, per recolouring family, and on families "
         "left out of the fit",
@@ -162,42 +196,42 @@ def markdown(document: dict) -> str:
         f"- command: `{document['command']}`",
         "- data: composites of the held-out photographs (never fitted); gain: PSNR of the "
         "PyTorch FP32 output minus the composite's; fMSE: the output's over the composite's",
-        f"- left out: fitted on every other family, {budget['steps']} steps at "
-        f"{budget['size']}x{budget['size']} (a smaller budget than the shipped fits); goal "
+        "- left out: fitted on every other family at the budget each section names; goal "
         f"{LEFT_OUT_GOAL['psnr_gain_db']:+.1f} dB and fMSE <= x{LEFT_OUT_GOAL['fmse_ratio']}; "
-        "the control, fitted on every family at that budget, shows what the budget alone gives",
+        "the control, fitted on every family at that budget, shows what the budget alone gives "
+        "(at the shipped fit's budget, it is the shipped checkpoint)",
         f"- overall goal: {OVERALL_GOAL['psnr_gain_db']:+.1f} dB and fMSE <= "
         f"x{OVERALL_GOAL['fmse_ratio']}; no family made worse than the composite",
         "",
     ]
-    header = [
-        "PSNR gain",
-        "fMSE ratio",
-        *(name.upper() if name != "fpsnr" else "fPSNR" for name in METRICS),
-    ]
     for model in document["models"]:
         overall = summary(model["overall"])
+        budget = model["lofo_budget"]
+        shipped_steps = DEFAULT_SETTINGS[model["arch"]].steps
         lines += [
             f"## {model['arch']}",
+            "",
+            f"Left out at {budget['steps']} steps at {budget['size']}x{budget['size']} (the "
+            f"shipped fit: {shipped_steps} steps).",
             "",
             f"Overall ({overall['images']} held-out composites): {overall['psnr_gain_db']:+.2f} "
             f"dB, fMSE x{overall['fmse_ratio']:.2f} (goal met: {_meets(overall, OVERALL_GOAL)})",
             "",
-            "| family | checkpoint | " + " | ".join(header) + " | left-out goal met |",
-            "|---|---|" + "---|" * (len(header) + 1),
+            "| family | checkpoint | " + " | ".join(COLUMNS) + " | left-out goal met |",
+            "|---|---|" + "---|" * (len(COLUMNS) + 1),
         ]
         for family, rows in model["families"].items():
             shipped, left_out = rows["shipped"], rows["left_out"]
             worse = "" if shipped["psnr_gain_db"] > 0 else " (worse than the composite)"
-            lines.append(f"| {family} | shipped{worse} | " + " | ".join(_cells(shipped)) + " | |")
+            lines.append(f"| {family} | shipped{worse} | " + " | ".join(cells(shipped)) + " | |")
             lines.append(
                 f"| {family} | every family, same budget | "
-                + " | ".join(_cells(rows["every_family"]))
+                + " | ".join(cells(rows["every_family"]))
                 + " | |"
             )
             lines.append(
                 f"| {family} | fitted without it | "
-                + " | ".join(_cells(left_out))
+                + " | ".join(cells(left_out))
                 + f" | {_meets(left_out, LEFT_OUT_GOAL)} |"
             )
         lines += [
@@ -215,14 +249,29 @@ def markdown(document: dict) -> str:
     return "\n".join(lines)
 
 
+def _arch_steps(text: str) -> tuple[str, int]:
+    arch, _, steps = text.partition("=")
+    if arch not in LOFO_STEPS or not steps.isdigit() or int(steps) < 1:
+        raise argparse.ArgumentTypeError(f"expected ARCH=STEPS with ARCH in {list(LOFO_STEPS)}")
+    return arch, int(steps)
+
+
 def main() -> None:
     parser = results_parser(__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, required=True, help="Folder of the left-out fits.")
     parser.add_argument("--count", type=int, default=HELD_OUT_COUNT)
     parser.add_argument("--family-count", type=int, default=6)
-    parser.add_argument("--lofo-steps", type=int, default=250)
+    parser.add_argument(
+        "--lofo-steps",
+        type=_arch_steps,
+        action="append",
+        default=[],
+        metavar="ARCH=STEPS",
+        help=f"Steps of the left-out fits of ARCH (repeatable; default {LOFO_STEPS}).",
+    )
     parser.add_argument("--lofo-size", type=int, default=128)
     args = parser.parse_args()
+    args.lofo_steps = {**LOFO_STEPS, **dict(args.lofo_steps)}
     write_results(args, measure(args), markdown)
 
 
